@@ -1,0 +1,327 @@
+//! One thread per ranking context: it owns the llama.cpp context and takes calls in FIFO
+//! order. Nothing is freed under running work: disposal is a flag the thread reads between
+//! batches; the context is dropped by the thread itself once its current batch is done.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::engine::{BatchObserver, ContextSettings, LoadedModel, ScoringContext};
+use crate::error::{ErrorCode, RerankError, Result};
+use crate::prompt::{
+    EncodedPair, OverflowPolicy, PromptBuilder, PromptTemplate, DEFAULT_INSTRUCTION,
+    QWEN3_RERANK_TEMPLATE,
+};
+use crate::scoring::{ScoringMethod, ScoringPlan};
+
+/// Default upper bound of the context size, whatever the model was trained for.
+pub const DEFAULT_MAX_CONTEXT: u32 = 8192;
+/// Default number of documents evaluated side by side.
+pub const DEFAULT_SEQUENCES: u32 = 16;
+
+/// What a caller may choose for a context; `None` means the default.
+#[derive(Debug, Clone, Default)]
+pub struct ContextOptions {
+    pub context_size: Option<u32>,
+    pub batch_size: Option<u32>,
+    pub sequences: Option<u32>,
+    pub threads: Option<u32>,
+    pub instruction: Option<String>,
+    pub template: Option<String>,
+    pub scoring: Option<ScoringMethod>,
+    pub overflow: Option<OverflowPolicy>,
+}
+
+/// Reports progress; an `Err` stops the call with that error.
+pub type ProgressSink = Box<dyn FnMut(usize, usize) -> Result<()> + Send>;
+
+/// One `rankAll` call.
+pub struct RankRequest {
+    pub query: String,
+    pub documents: Vec<String>,
+    pub instruction: Option<String>,
+    pub overflow: OverflowPolicy,
+    pub abort: Arc<AtomicBool>,
+    pub progress: Option<ProgressSink>,
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<Vec<f64>>>;
+
+/// What every thread that touches a context shares: the immutable parts.
+pub struct ContextShared {
+    pub model: Arc<LoadedModel>,
+    pub builder: PromptBuilder,
+    pub settings: ContextSettings,
+    pub default_overflow: OverflowPolicy,
+    pub disposed: AtomicBool,
+}
+
+impl ContextShared {
+    /// Resolves the options against the model: scoring plan, sizes, prompt.
+    pub fn new(
+        model: Arc<LoadedModel>,
+        default_plan: ScoringPlan,
+        options: ContextOptions,
+    ) -> Result<Self> {
+        let plan = match options.scoring {
+            None => default_plan,
+            Some(m) => ScoringPlan::detect(&model.inspection, Some(m))
+                .map_err(|why| RerankError::new(ErrorCode::NotAReranker, why))?,
+        };
+        let trained = model.trained_context_length().max(8);
+        let context_size = match options.context_size {
+            Some(0) => return Err(RerankError::invalid("contextSize must be positive")),
+            Some(n) => n.min(trained),
+            None => trained.min(DEFAULT_MAX_CONTEXT),
+        };
+        let batch_size = match options.batch_size {
+            Some(0) => return Err(RerankError::invalid("batchSize must be positive")),
+            Some(n) if !model.inspection.is_encoder => n.min(context_size),
+            // Bidirectional models see a whole pair in one batch.
+            _ => context_size,
+        };
+        let sequences = options.sequences.unwrap_or(DEFAULT_SEQUENCES).clamp(1, 256);
+        let threads = match options.threads {
+            Some(0) | None => num_cpus::get_physical().max(1) as i32,
+            Some(n) => n.min(1024) as i32,
+        };
+        let template =
+            match (plan.method, options.template) {
+                (ScoringMethod::Classifier, Some(_)) => return Err(RerankError::invalid(
+                    "template applies to yes-no scoring only; cross-encoders take the pair as is",
+                )),
+                (ScoringMethod::Classifier, None) => PromptTemplate::Pair,
+                (ScoringMethod::YesNo, Some(t)) => PromptTemplate::Text(t),
+                (ScoringMethod::YesNo, None) => PromptTemplate::Text(QWEN3_RERANK_TEMPLATE.into()),
+            };
+        let instruction = options
+            .instruction
+            .unwrap_or_else(|| DEFAULT_INSTRUCTION.into());
+        let builder = PromptBuilder::new(&template, &instruction, model.as_ref())
+            .map_err(RerankError::invalid)?;
+        Ok(ContextShared {
+            model,
+            builder,
+            settings: ContextSettings {
+                plan,
+                context_size,
+                batch_size,
+                sequences,
+                threads,
+            },
+            default_overflow: options.overflow.unwrap_or(OverflowPolicy::Truncate),
+            disposed: AtomicBool::new(false),
+        })
+    }
+
+    /// Tokens of one pair under the context's limits.
+    pub fn encode(
+        &self,
+        query: &str,
+        document: &str,
+        instruction: Option<&str>,
+        overflow: OverflowPolicy,
+    ) -> Result<EncodedPair> {
+        let limit = self.settings.context_size as usize;
+        self.builder
+            .encode(
+                self.model.as_ref(),
+                query,
+                document,
+                instruction,
+                limit,
+                overflow,
+            )
+            .map_err(|e| {
+                let msg = if e.template_too_long {
+                    format!(
+                        "the prompt template alone needs more than the context's {} tokens",
+                        e.limit
+                    )
+                } else {
+                    format!(
+                        "the input is {} tokens long, over the context's {} tokens",
+                        e.tokens, e.limit
+                    )
+                };
+                RerankError::new(ErrorCode::InputTooLong, msg)
+            })
+    }
+}
+
+/// The handle of a context's thread.
+pub struct ContextWorker {
+    pub shared: Arc<ContextShared>,
+    sender: Mutex<Option<mpsc::Sender<(RankRequest, Reply)>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl ContextWorker {
+    /// Starts the thread and creates the llama.cpp context on it.
+    pub fn start(shared: Arc<ContextShared>) -> Result<Self> {
+        let (sender, receiver) = mpsc::channel::<(RankRequest, Reply)>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("llama-rerank-context".into())
+            .spawn(move || {
+                let created = catch_unwind(AssertUnwindSafe(|| {
+                    ScoringContext::new(thread_shared.model.clone(), thread_shared.settings.clone())
+                }))
+                .unwrap_or_else(|_| {
+                    Err(RerankError::new(
+                        ErrorCode::Internal,
+                        "panic while creating the context",
+                    ))
+                });
+                let mut context = match created {
+                    Ok(c) => {
+                        let _ = ready_tx.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                while let Ok((request, reply)) = receiver.recv() {
+                    if thread_shared.disposed.load(Ordering::Acquire) {
+                        let _ = reply.send(Err(RerankError::disposed("ranking context")));
+                        continue;
+                    }
+                    let result = catch_unwind(AssertUnwindSafe(|| {
+                        run(&thread_shared, &mut context, request)
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(RerankError::new(ErrorCode::Internal, "panic while ranking"))
+                    });
+                    let _ = reply.send(result);
+                }
+                drop(context);
+            })
+            .map_err(|e| {
+                RerankError::new(ErrorCode::ContextCreate, "cannot start the context thread")
+                    .caused_by(&e)
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Self {
+                shared,
+                sender: Mutex::new(Some(sender)),
+                thread: Mutex::new(Some(thread)),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(RerankError::new(
+                    ErrorCode::Internal,
+                    "the context thread ended unexpectedly",
+                ))
+            }
+        }
+    }
+
+    /// Queues a call; the answer arrives on the returned receiver.
+    pub fn submit(&self, request: RankRequest) -> tokio::sync::oneshot::Receiver<Result<Vec<f64>>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+        match sender.as_ref() {
+            Some(s) if !self.shared.disposed.load(Ordering::Acquire) => {
+                if let Err(mpsc::SendError((_, reply))) = s.send((request, tx)) {
+                    let _ = reply.send(Err(RerankError::disposed("ranking context")));
+                }
+            }
+            _ => {
+                let _ = tx.send(Err(RerankError::disposed("ranking context")));
+            }
+        }
+        rx
+    }
+
+    pub fn is_disposed(&self) -> bool {
+        self.shared.disposed.load(Ordering::Acquire)
+    }
+
+    /// Marks the context disposed and closes its queue; returns the thread to join.
+    /// Running work stops at its next batch boundary; queued calls reject as disposed.
+    pub fn dispose(&self) -> Option<JoinHandle<()>> {
+        self.shared.disposed.store(true, Ordering::Release);
+        self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.thread.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+impl Drop for ContextWorker {
+    fn drop(&mut self) {
+        // Closing the queue lets the thread finish and free the context on its own.
+        self.dispose();
+    }
+}
+
+struct Checks<'a> {
+    shared: &'a ContextShared,
+    abort: &'a AtomicBool,
+    progress: Option<ProgressSink>,
+}
+
+impl Checks<'_> {
+    fn check(&self) -> Result<()> {
+        if self.abort.load(Ordering::Acquire) {
+            return Err(RerankError::aborted());
+        }
+        if self.shared.disposed.load(Ordering::Acquire) {
+            return Err(RerankError::disposed("ranking context"));
+        }
+        Ok(())
+    }
+}
+
+impl BatchObserver for Checks<'_> {
+    fn before_batch(&mut self) -> Result<()> {
+        self.check()
+    }
+    fn after_batch(&mut self, done: usize, total: usize) -> Result<()> {
+        if let Some(progress) = self.progress.as_mut() {
+            progress(done, total)?;
+        }
+        self.check()
+    }
+}
+
+fn run(
+    shared: &ContextShared,
+    context: &mut ScoringContext,
+    request: RankRequest,
+) -> Result<Vec<f64>> {
+    let RankRequest {
+        query,
+        documents,
+        instruction,
+        overflow,
+        abort,
+        progress,
+    } = request;
+    let mut checks = Checks {
+        shared,
+        abort: &abort,
+        progress,
+    };
+    checks.check()?;
+    let mut sequences = Vec::with_capacity(documents.len());
+    for (i, document) in documents.iter().enumerate() {
+        let encoded = shared
+            .encode(&query, document, instruction.as_deref(), overflow)
+            .map_err(|mut e| {
+                e.message = format!("document {i}: {}", e.message);
+                e
+            })?;
+        sequences.push(encoded.tokens);
+        if i % 64 == 63 {
+            checks.check()?;
+        }
+    }
+    context.score(&sequences, &mut checks)
+}

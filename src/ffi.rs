@@ -1,0 +1,109 @@
+//! Every `unsafe` block of the crate lives here.
+//!
+//! llama.cpp reports why it refused a file only through its log callback; this module
+//! installs a callback that keeps the last error lines of the calling thread, so that a
+//! failed load can carry llama.cpp's own words as its cause.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_void, CStr};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const KEPT_LINES: usize = 8;
+
+thread_local! {
+    static ERROR_LINES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+static FORWARD_TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+unsafe extern "C" fn record_log(
+    level: llama_cpp_sys_2::ggml_log_level,
+    text: *const c_char,
+    _user: *mut c_void,
+) {
+    if text.is_null() {
+        return;
+    }
+    // SAFETY: llama.cpp passes a NUL-terminated string that lives for the duration of the call;
+    // the null case is handled above.
+    let line = unsafe { CStr::from_ptr(text) }.to_string_lossy();
+    if FORWARD_TO_STDERR.load(Ordering::Relaxed) {
+        eprint!("{line}");
+    }
+    if level == llama_cpp_sys_2::GGML_LOG_LEVEL_ERROR {
+        let line = line.trim().to_owned();
+        if line.is_empty() {
+            return;
+        }
+        // try_with: the callback may run while the thread is being torn down.
+        let _ = ERROR_LINES.try_with(|lines| {
+            let mut lines = lines.borrow_mut();
+            if lines.len() == KEPT_LINES {
+                lines.remove(0);
+            }
+            lines.push(line);
+        });
+    }
+}
+
+/// Routes llama.cpp's log into [`take_error_lines`]; with `verbose`, also to stderr.
+pub fn install_log_callback(verbose: bool) {
+    FORWARD_TO_STDERR.store(verbose, Ordering::Relaxed);
+    // SAFETY: `record_log` is a plain function valid for the whole process, and the user data
+    // pointer is unused.
+    unsafe { llama_cpp_sys_2::llama_log_set(Some(record_log), std::ptr::null_mut()) };
+}
+
+/// The error lines llama.cpp logged on this thread since the last call.
+pub fn take_error_lines() -> Vec<String> {
+    ERROR_LINES.with(|lines| std::mem::take(&mut *lines.borrow_mut()))
+}
+
+/// An `AbortSignal` argument: whether it was already aborted, and a flag set on abort.
+///
+/// napi's own `AbortSignal` only cancels work that has not started and does not tell
+/// whether the signal is already aborted; this reads `signal.aborted` first, then registers
+/// through napi's `AbortSignal` so that a later `abort()` sets the flag the context thread
+/// polls between batches.
+#[cfg(feature = "node")]
+pub struct SignalHandle {
+    flag: std::sync::Arc<AtomicBool>,
+}
+
+#[cfg(feature = "node")]
+impl SignalHandle {
+    pub fn flag(&self) -> std::sync::Arc<AtomicBool> {
+        self.flag.clone()
+    }
+}
+
+#[cfg(feature = "node")]
+impl napi::bindgen_prelude::TypeName for SignalHandle {
+    fn type_name() -> &'static str {
+        "AbortSignal"
+    }
+    fn value_type() -> napi::ValueType {
+        napi::ValueType::Object
+    }
+}
+
+#[cfg(feature = "node")]
+impl napi::bindgen_prelude::FromNapiValue for SignalHandle {
+    // SAFETY: called by napi with a live `env` and a value of that env, which are passed on
+    // unchanged to napi's own conversions.
+    unsafe fn from_napi_value(
+        env: napi::sys::napi_env,
+        value: napi::sys::napi_value,
+    ) -> napi::Result<Self> {
+        use napi::bindgen_prelude::{AbortSignal, Object};
+        // SAFETY: as above: the same env and value, converted by napi's checked conversion.
+        let object = unsafe { Object::from_napi_value(env, value) }?;
+        let aborted: bool = object.get("aborted")?.unwrap_or(false);
+        let flag = std::sync::Arc::new(AtomicBool::new(aborted));
+        // SAFETY: as above.
+        let signal = unsafe { AbortSignal::from_napi_value(env, value) }?;
+        let on_abort = flag.clone();
+        signal.on_abort(move || on_abort.store(true, Ordering::Release));
+        Ok(Self { flag })
+    }
+}

@@ -1,0 +1,18 @@
+#![deny(clippy::all)]
+//! llama-rerank: (query, document) relevance scores from GGUF reranker models.
+//!
+//! The napi-free core ([`gguf`], [`model_inspection`], [`scoring`], [`prompt`],
+//! [`batch_scheduler`], [`engine`]) is exercised by `cargo test` without Node; the
+//! `#[napi]` classes live in [`node`].
+
+pub mod batch_scheduler;
+pub mod context_worker;
+pub mod engine;
+pub mod error;
+mod ffi;
+pub mod gguf;
+pub mod model_inspection;
+#[cfg(feature = "node")]
+mod node;
+pub mod prompt;
+pub mod scoring;

@@ -1,0 +1,740 @@
+//! The `#[napi]` surface: thin classes over the core. Every promise settles through
+//! [`settle`], which turns a [`RerankError`] into a JavaScript error with a stable `code`.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+use crate::context_worker::{
+    ContextOptions, ContextShared, ContextWorker, ProgressSink, RankRequest,
+};
+use crate::engine::{inspect_file, LoadedModel, ModelLoadOptions};
+use crate::error::{ErrorCode, RerankError};
+use crate::ffi::SignalHandle;
+use crate::prompt::OverflowPolicy;
+use crate::scoring::{ScoringMethod, ScoringPlan};
+
+type CoreResult<T> = std::result::Result<T, RerankError>;
+
+// ---------------------------------------------------------------------------------------------
+// Errors and promises
+
+fn js_error(env: &Env, error: &RerankError) -> Error {
+    let build = || -> Result<Error> {
+        let global = env.get_global()?;
+        let ctor_name = if error.code.js_name() == "TypeError" {
+            "TypeError"
+        } else {
+            "Error"
+        };
+        let ctor: Function<String, Unknown> = global.get_named_property(ctor_name)?;
+        let instance = ctor.new_instance(error.to_string())?;
+        let mut object = Object::from_unknown(instance)?;
+        object.set_named_property("code", error.code.as_str())?;
+        if error.code.js_name() != ctor_name {
+            object.set_named_property("name", error.code.js_name())?;
+        }
+        // The cause chain as nested errors, innermost last.
+        let mut cause: Option<Object> = None;
+        for text in error.causes.iter().rev() {
+            let err_ctor: Function<String, Unknown> = global.get_named_property("Error")?;
+            let mut c = Object::from_unknown(err_ctor.new_instance(text.clone())?)?;
+            if let Some(inner) = cause.take() {
+                c.set_named_property("cause", inner)?;
+            }
+            cause = Some(c);
+        }
+        if let Some(c) = cause {
+            object.set_named_property("cause", c)?;
+        }
+        Ok(Error::from(object.to_unknown()))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+/// Runs `work` off the JavaScript thread and settles a promise with its outcome.
+fn settle<'env, T, V, F, C>(env: &'env Env, work: F, to_js: C) -> Result<PromiseRaw<'env, V>>
+where
+    T: Send + 'static,
+    V: ToNapiValue,
+    F: Future<Output = CoreResult<T>> + Send + 'static,
+    C: FnOnce(&'env Env, T) -> Result<V> + 'static,
+{
+    env.spawn_future_with_callback(
+        async move { Ok(work.await) },
+        move |env, outcome| match outcome {
+            Ok(value) => to_js(env, value),
+            Err(error) => Err(js_error(env, &error)),
+        },
+    )
+}
+
+fn rejected<'env, V: ToNapiValue + 'static>(
+    env: &'env Env,
+    error: RerankError,
+) -> Result<PromiseRaw<'env, V>> {
+    settle(
+        env,
+        async move { Err::<(), _>(error) },
+        |_, ()| -> Result<V> { unreachable!("always rejected") },
+    )
+}
+
+/// Runs blocking work on tokio's blocking pool, turning a panic into an error.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> CoreResult<T> + Send + 'static,
+) -> CoreResult<T> {
+    tokio::task::spawn_blocking(move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+            Err(RerankError::new(
+                ErrorCode::Internal,
+                "a panic inside llama-rerank",
+            ))
+        })
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(
+            RerankError::new(ErrorCode::Internal, "a blocking task failed")
+                .with_cause(e.to_string()),
+        )
+    })
+}
+
+fn parse_scoring(value: Option<&str>) -> CoreResult<Option<ScoringMethod>> {
+    match value {
+        None => Ok(None),
+        Some(s) => ScoringMethod::parse(s).ok_or_else(|| {
+            RerankError::invalid(format!(
+                "scoring must be \"auto\", \"classifier\" or \"yes-no\", got {s:?}"
+            ))
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models
+
+/// Options of `loadModel`.
+#[napi(object, object_to_js = false)]
+pub struct LoadModelOptions {
+    /// Layers to offload to a GPU; ignored by CPU builds.
+    pub gpu_layers: Option<u32>,
+    /// Map the file instead of reading it (default true).
+    pub use_mmap: Option<bool>,
+    /// How to score: `"auto"` (default) reads it from the file's metadata; `"classifier"` or
+    /// `"yes-no"` force a method on a file that does not say it is a reranker.
+    #[napi(ts_type = "'auto' | 'classifier' | 'yes-no'")]
+    pub scoring: Option<String>,
+    /// Aborts the load.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<SignalHandle>,
+}
+
+/// What a model file is and how it will be scored.
+#[napi(object)]
+#[derive(Clone)]
+pub struct ModelInfo {
+    /// `general.architecture`, e.g. `"qwen3"` or `"bert"`.
+    pub architecture: String,
+    /// `general.name`, if the file has one.
+    pub name: Option<String>,
+    /// `"classifier"`: sigmoid of a cross-encoder's logit; `"yes-no"`: P(yes) of a generative judge.
+    #[napi(ts_type = "'classifier' | 'yes-no'")]
+    pub scoring: String,
+    /// `"pooled-head"`: llama.cpp's RANK pooling through the file's classifier head;
+    /// `"lm-head"`: the last token's `yes`/`no` logits.
+    #[napi(ts_type = "'pooled-head' | 'lm-head'")]
+    pub score_source: String,
+    /// The context length the model was trained for.
+    pub trained_context_length: u32,
+    /// `{arch}.classifier.output_labels`, e.g. `["yes", "no"]`; empty when absent.
+    pub classifier_labels: Vec<String>,
+    /// Whether the file carries `tokenizer.chat_template.rerank`.
+    pub has_rerank_template: bool,
+}
+
+struct ModelState {
+    model: Option<Arc<LoadedModel>>,
+    contexts: Vec<Weak<ContextWorker>>,
+}
+
+/// A reranker model in memory. Create ranking contexts from it.
+#[napi]
+pub struct RerankerModel {
+    state: Arc<Mutex<ModelState>>,
+    path: String,
+    info: ModelInfo,
+    plan: ScoringPlan,
+}
+
+/// Loads a GGUF reranker. Rejects with `ERR_MODEL_NOT_FOUND`, `ERR_NOT_GGUF`,
+/// `ERR_MODEL_CORRUPT`, `ERR_MODEL_LOAD` or `ERR_NOT_A_RERANKER`.
+#[napi(ts_return_type = "Promise<RerankerModel>")]
+pub fn load_model<'env>(
+    env: &'env Env,
+    model_path: String,
+    options: Option<LoadModelOptions>,
+) -> Result<PromiseRaw<'env, RerankerModel>> {
+    let options = options.unwrap_or(LoadModelOptions {
+        gpu_layers: None,
+        use_mmap: None,
+        scoring: None,
+        signal: None,
+    });
+    let forced = match parse_scoring(options.scoring.as_deref()) {
+        Ok(f) => f,
+        Err(e) => return rejected(env, e),
+    };
+    let abort = options
+        .signal
+        .as_ref()
+        .map(SignalHandle::flag)
+        .unwrap_or_default();
+    if abort.load(Ordering::Acquire) {
+        return rejected(env, RerankError::aborted());
+    }
+    let load_options = ModelLoadOptions {
+        gpu_layers: options.gpu_layers,
+        use_mmap: options.use_mmap,
+    };
+    let work = blocking(move || {
+        let path = PathBuf::from(&model_path);
+        // Refuse a non-reranker before reading its weights.
+        let (_, inspection) = inspect_file(&path)?;
+        let plan = ScoringPlan::detect(&inspection, forced).map_err(|why| {
+            RerankError::new(ErrorCode::NotAReranker, format!("{model_path}: {why}"))
+        })?;
+        let model = LoadedModel::load(&path, &load_options, abort)?;
+        Ok((model, plan, model_path))
+    });
+    settle(env, work, |_, (model, plan, path)| {
+        let inspection = &model.inspection;
+        let info = ModelInfo {
+            architecture: inspection.architecture.clone(),
+            name: inspection.name.clone(),
+            scoring: plan.method.as_str().into(),
+            score_source: plan.source.as_str().into(),
+            trained_context_length: model.trained_context_length(),
+            classifier_labels: inspection.classifier_labels.clone(),
+            has_rerank_template: inspection.rerank_template.is_some(),
+        };
+        Ok(RerankerModel {
+            state: Arc::new(Mutex::new(ModelState {
+                model: Some(Arc::new(model)),
+                contexts: Vec::new(),
+            })),
+            path,
+            info,
+            plan,
+        })
+    })
+}
+
+/// Options of `createRankingContext`.
+#[napi(object, object_to_js = false)]
+pub struct RankingContextOptions {
+    /// Tokens per (query, document) pair at most. Default: the trained context, at most 8192.
+    pub context_size: Option<u32>,
+    /// Tokens per decode call. Default: the context size.
+    pub batch_size: Option<u32>,
+    /// Documents evaluated side by side in one decode call. Default: 16.
+    pub sequences: Option<u32>,
+    /// CPU threads. Default: all physical cores.
+    pub threads: Option<u32>,
+    /// Generative rerankers: the task instruction (default: the Qwen3-Reranker web-search one).
+    pub instruction: Option<String>,
+    /// A prompt with `{{query}}` and `{{document}}` (and optionally `{{instruction}}`)
+    /// placeholders, replacing the built-in judge prompt of generative rerankers.
+    pub template: Option<String>,
+    /// Override the model's scoring method.
+    #[napi(ts_type = "'auto' | 'classifier' | 'yes-no'")]
+    pub scoring: Option<String>,
+    /// Over-long pairs: `"truncate"` (default) cuts the document's tail, `"throw"` rejects
+    /// with `ERR_INPUT_TOO_LONG` before anything is evaluated.
+    #[napi(ts_type = "'truncate' | 'throw'")]
+    pub on_overflow: Option<String>,
+}
+
+fn parse_overflow(value: Option<&str>) -> CoreResult<Option<OverflowPolicy>> {
+    match value {
+        None => Ok(None),
+        Some("truncate") => Ok(Some(OverflowPolicy::Truncate)),
+        Some("throw") => Ok(Some(OverflowPolicy::Throw)),
+        Some(other) => Err(RerankError::invalid(format!(
+            "onOverflow must be \"truncate\" or \"throw\", got {other:?}"
+        ))),
+    }
+}
+
+fn context_shared(
+    model: Arc<LoadedModel>,
+    default_plan: ScoringPlan,
+    options: RankingContextOptions,
+) -> CoreResult<ContextShared> {
+    let options = ContextOptions {
+        context_size: options.context_size,
+        batch_size: options.batch_size,
+        sequences: options.sequences,
+        threads: options.threads,
+        instruction: options.instruction,
+        template: options.template,
+        scoring: parse_scoring(options.scoring.as_deref())?,
+        overflow: parse_overflow(options.on_overflow.as_deref())?,
+    };
+    ContextShared::new(model, default_plan, options)
+}
+
+#[napi]
+impl RerankerModel {
+    /// The path the model was loaded from.
+    #[napi(getter)]
+    pub fn path(&self) -> String {
+        self.path.clone()
+    }
+
+    /// What the file is and how it is scored.
+    #[napi(getter)]
+    pub fn info(&self) -> ModelInfo {
+        self.info.clone()
+    }
+
+    /// Whether `dispose()` has been called.
+    #[napi(getter)]
+    pub fn disposed(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .model
+            .is_none()
+    }
+
+    /// Creates a context that ranks documents. Contexts of one model run in parallel.
+    #[napi(ts_return_type = "Promise<RankingContext>")]
+    pub fn create_ranking_context<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<RankingContextOptions>,
+    ) -> Result<PromiseRaw<'env, RankingContext>> {
+        let model = match self
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .model
+            .clone()
+        {
+            Some(m) => m,
+            None => return rejected(env, RerankError::disposed("model")),
+        };
+        let options = options.unwrap_or(RankingContextOptions {
+            context_size: None,
+            batch_size: None,
+            sequences: None,
+            threads: None,
+            instruction: None,
+            template: None,
+            scoring: None,
+            on_overflow: None,
+        });
+        let shared = match context_shared(model, self.plan, options) {
+            Ok(s) => Arc::new(s),
+            Err(e) => return rejected(env, e),
+        };
+        let state = self.state.clone();
+        let work = blocking(move || ContextWorker::start(shared).map(Arc::new));
+        settle(env, work, move |_, worker| {
+            let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+            if state.model.is_none() {
+                // The model was disposed while the context was being created.
+                worker.dispose();
+                return Err(Error::from_reason("the model has been disposed"));
+            }
+            state.contexts.retain(|w| w.strong_count() > 0);
+            state.contexts.push(Arc::downgrade(&worker));
+            Ok(RankingContext { worker })
+        })
+    }
+
+    /// Frees the model once its contexts finish their current batch; disposes them all.
+    /// Idempotent.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn dispose<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        let threads: Vec<_> = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.model = None;
+            state
+                .contexts
+                .drain(..)
+                .filter_map(|w| w.upgrade())
+                .filter_map(|w| w.dispose())
+                .collect()
+        };
+        settle(env, join_all(threads), |_, ()| Ok(()))
+    }
+
+    /// Same as `dispose()`, for `await using`.
+    #[napi(well_known_symbol = "asyncDispose", ts_return_type = "Promise<void>")]
+    pub fn async_dispose<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        self.dispose(env)
+    }
+}
+
+async fn join_all(threads: Vec<std::thread::JoinHandle<()>>) -> CoreResult<()> {
+    if threads.is_empty() {
+        return Ok(());
+    }
+    blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+        Ok(())
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ranking contexts
+
+/// Per-call options.
+#[napi(object, object_to_js = false)]
+pub struct RankOptions<'a> {
+    /// Generative rerankers: the task instruction for this call.
+    pub instruction: Option<String>,
+    /// Over-long pairs for this call: `"truncate"` or `"throw"`.
+    #[napi(ts_type = "'truncate' | 'throw'")]
+    pub on_overflow: Option<String>,
+    /// Stops the call at the next batch boundary; it rejects with an `AbortError`.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<SignalHandle>,
+    /// Called after every evaluated batch with the documents done so far.
+    #[napi(ts_type = "(done: number, total: number) => void")]
+    pub on_progress: Option<Function<'a, FnArgs<(u32, u32)>, Unknown<'static>>>,
+}
+
+/// A document with its score and its position in the input.
+#[napi(object)]
+pub struct RankedDocument {
+    pub document: String,
+    pub score: f64,
+    pub index: u32,
+}
+
+/// Ranks documents against a query with one model. Calls queue in FIFO order.
+#[napi]
+pub struct RankingContext {
+    worker: Arc<ContextWorker>,
+}
+
+fn read_string(value: Unknown, what: &str) -> CoreResult<String> {
+    match value.get_type() {
+        Ok(ValueType::String) => {
+            String::from_unknown(value).map_err(|e| RerankError::invalid(format!("{what}: {e}")))
+        }
+        Ok(t) => Err(RerankError::invalid(format!(
+            "{what} must be a string, got {}",
+            type_name(t)
+        ))),
+        Err(e) => Err(RerankError::invalid(format!("{what}: {e}"))),
+    }
+}
+
+fn type_name(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Undefined => "undefined",
+        ValueType::Null => "null",
+        ValueType::Boolean => "boolean",
+        ValueType::Number => "number",
+        ValueType::String => "string",
+        ValueType::Symbol => "symbol",
+        ValueType::Object => "object",
+        ValueType::Function => "function",
+        ValueType::BigInt => "bigint",
+        _ => "unknown",
+    }
+}
+
+fn read_documents(value: Unknown) -> CoreResult<Vec<String>> {
+    if !value.is_array().unwrap_or(false) {
+        let t = value.get_type().map(type_name).unwrap_or("unknown");
+        return Err(RerankError::invalid(format!(
+            "documents must be an array of strings, got {t}"
+        )));
+    }
+    let array = Array::from_unknown(value).map_err(|e| RerankError::invalid(e.to_string()))?;
+    let mut out = Vec::with_capacity(array.len() as usize);
+    for i in 0..array.len() {
+        let item: Unknown = array
+            .get(i)
+            .map_err(|e| RerankError::invalid(e.to_string()))?
+            .ok_or_else(|| {
+                RerankError::invalid(format!("documents[{i}] must be a string, got undefined"))
+            })?;
+        out.push(read_string(item, &format!("documents[{i}]"))?);
+    }
+    Ok(out)
+}
+
+struct CallOptions {
+    instruction: Option<String>,
+    overflow: Option<OverflowPolicy>,
+    abort: Arc<AtomicBool>,
+    progress: Option<ProgressSink>,
+}
+
+fn call_options(options: Option<RankOptions>) -> CoreResult<CallOptions> {
+    let Some(options) = options else {
+        return Ok(CallOptions {
+            instruction: None,
+            overflow: None,
+            abort: Arc::default(),
+            progress: None,
+        });
+    };
+    let abort = options
+        .signal
+        .as_ref()
+        .map(SignalHandle::flag)
+        .unwrap_or_default();
+    let progress = match options.on_progress {
+        None => None,
+        Some(f) => {
+            Some(progress_sink(&f).map_err(|e| RerankError::invalid(format!("onProgress: {e}")))?)
+        }
+    };
+    Ok(CallOptions {
+        instruction: options.instruction,
+        overflow: parse_overflow(options.on_overflow.as_deref())?,
+        abort,
+        progress,
+    })
+}
+
+type ProgressFunction =
+    ThreadsafeFunction<FnArgs<(u32, u32)>, Unknown<'static>, FnArgs<(u32, u32)>, Status, false>;
+
+/// A progress callback the context thread can call: it waits until JavaScript ran it, so
+/// the last call lands before the promise settles and a throw stops the next batch.
+fn progress_sink(f: &Function<FnArgs<(u32, u32)>, Unknown<'static>>) -> Result<ProgressSink> {
+    let tsfn: ProgressFunction = f.build_threadsafe_function().build()?;
+    let tsfn = Arc::new(tsfn);
+    Ok(Box::new(move |done, total| {
+        let (tx, rx) = std::sync::mpsc::channel::<Option<Error>>();
+        let status = tsfn.call_with_return_value(
+            FnArgs {
+                data: (done as u32, total as u32),
+            },
+            ThreadsafeFunctionCallMode::Blocking,
+            move |ret, _env| {
+                let _ = tx.send(ret.err());
+                Ok(())
+            },
+        );
+        if status != Status::Ok {
+            return Ok(());
+        }
+        match rx.recv() {
+            Ok(Some(thrown)) => Err(RerankError::new(
+                ErrorCode::InvalidArgument,
+                "onProgress threw",
+            )
+            .with_cause(thrown.reason.clone())),
+            _ => Ok(()),
+        }
+    }))
+}
+
+#[napi]
+impl RankingContext {
+    /// Scores one document against a query, in [0, 1].
+    #[napi(
+        ts_args_type = "query: string, document: string, options?: RankOptions",
+        ts_return_type = "Promise<number>"
+    )]
+    pub fn rank<'env>(
+        &self,
+        env: &'env Env,
+        query: Unknown,
+        document: Unknown,
+        options: Option<RankOptions>,
+    ) -> Result<PromiseRaw<'env, f64>> {
+        let prepared = (|| {
+            let query = read_string(query, "query")?;
+            let document = read_string(document, "document")?;
+            CoreResult::Ok((query, vec![document], call_options(options)?))
+        })();
+        match prepared {
+            Err(e) => rejected(env, e),
+            Ok((query, documents, opts)) => {
+                settle(env, self.run(query, documents, opts), |_, scores| {
+                    Ok(scores[0])
+                })
+            }
+        }
+    }
+
+    /// Scores every document against the query, in input order. `[]` for no documents.
+    #[napi(
+        ts_args_type = "query: string, documents: string[], options?: RankOptions",
+        ts_return_type = "Promise<number[]>"
+    )]
+    pub fn rank_all<'env>(
+        &self,
+        env: &'env Env,
+        query: Unknown,
+        documents: Unknown,
+        options: Option<RankOptions>,
+    ) -> Result<PromiseRaw<'env, Vec<f64>>> {
+        let prepared = (|| {
+            CoreResult::Ok((
+                read_string(query, "query")?,
+                read_documents(documents)?,
+                call_options(options)?,
+            ))
+        })();
+        match prepared {
+            Err(e) => rejected(env, e),
+            Ok((query, documents, opts)) => {
+                settle(env, self.run(query, documents, opts), |_, scores| {
+                    Ok(scores)
+                })
+            }
+        }
+    }
+
+    /// Scores the documents and sorts them by descending score (stable: ties keep input order).
+    #[napi(
+        ts_args_type = "query: string, documents: string[], options?: RankOptions",
+        ts_return_type = "Promise<RankedDocument[]>"
+    )]
+    pub fn rank_and_sort<'env>(
+        &self,
+        env: &'env Env,
+        query: Unknown,
+        documents: Unknown,
+        options: Option<RankOptions>,
+    ) -> Result<PromiseRaw<'env, Vec<RankedDocument>>> {
+        let prepared = (|| {
+            CoreResult::Ok((
+                read_string(query, "query")?,
+                read_documents(documents)?,
+                call_options(options)?,
+            ))
+        })();
+        match prepared {
+            Err(e) => rejected(env, e),
+            Ok((query, documents, opts)) => {
+                let kept = documents.clone();
+                settle(env, self.run(query, documents, opts), move |_, scores| {
+                    let mut ranked: Vec<RankedDocument> = kept
+                        .into_iter()
+                        .zip(scores)
+                        .enumerate()
+                        .map(|(index, (document, score))| RankedDocument {
+                            document,
+                            score,
+                            index: index as u32,
+                        })
+                        .collect();
+                    ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+                    Ok(ranked)
+                })
+            }
+        }
+    }
+
+    /// The number of tokens the pair takes, before any truncation.
+    #[napi(ts_args_type = "query: string, document: string")]
+    pub fn calculate_input_length(
+        &self,
+        env: Env,
+        query: Unknown,
+        document: Unknown,
+    ) -> Result<u32> {
+        let outcome = (|| {
+            if self.worker.is_disposed() {
+                return Err(RerankError::disposed("ranking context"));
+            }
+            let query = read_string(query, "query")?;
+            let document = read_string(document, "document")?;
+            let shared = &self.worker.shared;
+            shared
+                .builder
+                .encode(
+                    shared.model.as_ref(),
+                    &query,
+                    &document,
+                    None,
+                    usize::MAX,
+                    OverflowPolicy::Throw,
+                )
+                .map(|e| e.tokens.len() as u32)
+                .map_err(|_| RerankError::new(ErrorCode::Internal, "unbounded encoding failed"))
+        })();
+        outcome.map_err(|e| js_error(&env, &e))
+    }
+
+    /// Tokens per pair at most.
+    #[napi(getter)]
+    pub fn context_size(&self) -> u32 {
+        self.worker.shared.settings.context_size
+    }
+
+    /// Whether `dispose()` has been called (directly or through the model).
+    #[napi(getter)]
+    pub fn disposed(&self) -> bool {
+        self.worker.is_disposed()
+    }
+
+    /// Stops running work at its next batch boundary, rejects queued calls with
+    /// `ERR_DISPOSED` and frees the context. Idempotent.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn dispose<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        let thread = self.worker.dispose();
+        settle(env, join_all(thread.into_iter().collect()), |_, ()| Ok(()))
+    }
+
+    /// Same as `dispose()`, for `await using`.
+    #[napi(well_known_symbol = "asyncDispose", ts_return_type = "Promise<void>")]
+    pub fn async_dispose<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        self.dispose(env)
+    }
+}
+
+impl RankingContext {
+    fn run(
+        &self,
+        query: String,
+        documents: Vec<String>,
+        opts: CallOptions,
+    ) -> impl Future<Output = CoreResult<Vec<f64>>> + Send + 'static {
+        let worker = self.worker.clone();
+        async move {
+            if worker.is_disposed() {
+                return Err(RerankError::disposed("ranking context"));
+            }
+            if opts.abort.load(Ordering::Acquire) {
+                return Err(RerankError::aborted());
+            }
+            if documents.is_empty() {
+                return Ok(Vec::new());
+            }
+            let request = RankRequest {
+                query,
+                documents,
+                instruction: opts.instruction,
+                overflow: opts.overflow.unwrap_or(worker.shared.default_overflow),
+                abort: opts.abort,
+                progress: opts.progress,
+            };
+            worker
+                .submit(request)
+                .await
+                .unwrap_or_else(|_| Err(RerankError::disposed("ranking context")))
+        }
+    }
+}
