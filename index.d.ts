@@ -52,6 +52,14 @@ export declare class RerankerModel {
 }
 
 /**
+ * Loads the model and creates one ranking context that owns it: disposing the context
+ * frees the model. `model` is a path or an object with the path it was loaded from, such as
+ * node-llama-cpp's `LlamaModel`, so code that keeps node-llama-cpp for everything else swaps
+ * only its ranking.
+ */
+export declare function createRankingContext(model: string | { filename?: string; modelPath?: string }, options?: RankingContextOptions): Promise<RankingContext>
+
+/**
  * Loads a GGUF reranker. Rejects with `ERR_MODEL_NOT_FOUND`, `ERR_NOT_GGUF`,
  * `ERR_MODEL_CORRUPT`, `ERR_MODEL_LOAD` or `ERR_NOT_A_RERANKER`.
  */

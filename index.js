@@ -837,4 +837,5 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.RankingContext = nativeBinding.RankingContext
 module.exports.RerankerModel = nativeBinding.RerankerModel
+module.exports.createRankingContext = nativeBinding.createRankingContext
 module.exports.loadModel = nativeBinding.loadModel

@@ -154,3 +154,25 @@ describe('forced scoring on files that do not say they rerank', () => {
     await pooled.dispose()
   })
 })
+
+describe('createRankingContext(model, options) from the package root', () => {
+  const name = 'qwen3-reranker-causal.gguf'
+  const pair = expected[name].pairs[0]
+  for (const [label, arg] of [
+    ['a path', fixture(name)],
+    ["a node-llama-cpp-like model object (filename)", { filename: fixture(name), dispose() {} }],
+  ]) {
+    test(`takes ${label}`, async () => {
+      const ctx = await lib.createRankingContext(arg, { contextSize: 512 })
+      assert.equal(ctx.contextSize, 512)
+      assert.ok(Math.abs((await ctx.rank(pair.query, pair.document)) - pair.score) <= TOLERANCE[name])
+      await ctx.dispose()
+      await assert.rejects(ctx.rank('q', 'd'), { code: 'ERR_DISPOSED' })
+    })
+  }
+  test('rejects what is not a model', async () => {
+    await assert.rejects(lib.createRankingContext(42), TypeError)
+    await assert.rejects(lib.createRankingContext({}), /filename/)
+    await assert.rejects(lib.createRankingContext(fixture('bert-embedding.gguf')), { code: 'ERR_NOT_A_RERANKER' })
+  })
+})

@@ -272,22 +272,20 @@ fn parse_overflow(value: Option<&str>) -> CoreResult<Option<OverflowPolicy>> {
     }
 }
 
-fn context_shared(
-    model: Arc<LoadedModel>,
-    default_plan: ScoringPlan,
-    options: RankingContextOptions,
-) -> CoreResult<ContextShared> {
-    let options = ContextOptions {
-        context_size: options.context_size,
-        batch_size: options.batch_size,
-        sequences: options.sequences,
-        threads: options.threads,
-        instruction: options.instruction,
-        template: options.template,
-        scoring: parse_scoring(options.scoring.as_deref())?,
-        overflow: parse_overflow(options.on_overflow.as_deref())?,
-    };
-    ContextShared::new(model, default_plan, options)
+impl TryFrom<RankingContextOptions> for ContextOptions {
+    type Error = RerankError;
+    fn try_from(options: RankingContextOptions) -> CoreResult<Self> {
+        Ok(ContextOptions {
+            context_size: options.context_size,
+            batch_size: options.batch_size,
+            sequences: options.sequences,
+            threads: options.threads,
+            instruction: options.instruction,
+            template: options.template,
+            scoring: parse_scoring(options.scoring.as_deref())?,
+            overflow: parse_overflow(options.on_overflow.as_deref())?,
+        })
+    }
 }
 
 #[napi]
@@ -331,17 +329,11 @@ impl RerankerModel {
             Some(m) => m,
             None => return rejected(env, RerankError::disposed("model")),
         };
-        let options = options.unwrap_or(RankingContextOptions {
-            context_size: None,
-            batch_size: None,
-            sequences: None,
-            threads: None,
-            instruction: None,
-            template: None,
-            scoring: None,
-            on_overflow: None,
-        });
-        let shared = match context_shared(model, self.plan, options) {
+        let shared = match options
+            .map(ContextOptions::try_from)
+            .transpose()
+            .and_then(|o| ContextShared::new(model, self.plan, o.unwrap_or_default()))
+        {
             Ok(s) => Arc::new(s),
             Err(e) => return rejected(env, e),
         };
@@ -395,6 +387,68 @@ async fn join_all(threads: Vec<std::thread::JoinHandle<()>>) -> CoreResult<()> {
         Ok(())
     })
     .await
+}
+
+/// The file a model argument names: a path, or an object with the path it was loaded from
+/// (node-llama-cpp's `LlamaModel` has `filename`).
+fn model_path_of(model: Unknown) -> CoreResult<String> {
+    match model.get_type() {
+        Ok(ValueType::String) => read_string(model, "model"),
+        Ok(ValueType::Object) => {
+            let object =
+                Object::from_unknown(model).map_err(|e| RerankError::invalid(e.to_string()))?;
+            for key in ["filename", "modelPath", "path"] {
+                if let Ok(Some(path)) = object.get::<String>(key) {
+                    return Ok(path);
+                }
+            }
+            Err(RerankError::invalid(
+                "model must be a path or an object with a filename (such as node-llama-cpp's LlamaModel)",
+            ))
+        }
+        Ok(t) => Err(RerankError::invalid(format!(
+            "model must be a path or a model object, got {}",
+            type_name(t)
+        ))),
+        Err(e) => Err(RerankError::invalid(e.to_string())),
+    }
+}
+
+/// Loads the model and creates one ranking context that owns it: disposing the context
+/// frees the model. `model` is a path or an object with the path it was loaded from, such as
+/// node-llama-cpp's `LlamaModel`, so code that keeps node-llama-cpp for everything else swaps
+/// only its ranking.
+#[napi(
+    ts_args_type = "model: string | { filename?: string; modelPath?: string }, options?: RankingContextOptions",
+    ts_return_type = "Promise<RankingContext>"
+)]
+pub fn create_ranking_context<'env>(
+    env: &'env Env,
+    model: Unknown,
+    options: Option<RankingContextOptions>,
+) -> Result<PromiseRaw<'env, RankingContext>> {
+    let prepared = (|| {
+        let path = model_path_of(model)?;
+        let options = options
+            .map(ContextOptions::try_from)
+            .transpose()?
+            .unwrap_or_default();
+        CoreResult::Ok((path, options))
+    })();
+    let (path, options) = match prepared {
+        Ok(p) => p,
+        Err(e) => return rejected(env, e),
+    };
+    let work = blocking(move || {
+        let model_path = PathBuf::from(&path);
+        let (_, inspection) = inspect_file(&model_path)?;
+        let plan = ScoringPlan::detect(&inspection, options.scoring)
+            .map_err(|why| RerankError::new(ErrorCode::NotAReranker, format!("{path}: {why}")))?;
+        let model = LoadedModel::load(&model_path, &ModelLoadOptions::default(), Arc::default())?;
+        let shared = ContextShared::new(Arc::new(model), plan, options)?;
+        ContextWorker::start(Arc::new(shared)).map(Arc::new)
+    });
+    settle(env, work, |_, worker| Ok(RankingContext { worker }))
 }
 
 // ---------------------------------------------------------------------------------------------
