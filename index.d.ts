@@ -112,9 +112,12 @@ export interface RankedDocument {
 export interface RankingContextOptions {
   /** Tokens per (query, document) pair at most. Default: the trained context, at most 8192. */
   contextSize?: number
-  /** Tokens per decode call. Default: the context size. */
+  /**
+   * Tokens per decode call. Default: 512 for generative models; cross-encoders always
+   * take their context size (a pair must fit one batch).
+   */
   batchSize?: number
-  /** Documents evaluated side by side in one decode call. Default: 16. */
+  /** Documents evaluated side by side in one decode call. Default: 32. */
   sequences?: number
   /** CPU threads. Default: all physical cores. */
   threads?: number

@@ -18,7 +18,9 @@ use crate::scoring::{ScoringMethod, ScoringPlan};
 /// Default upper bound of the context size, whatever the model was trained for.
 pub const DEFAULT_MAX_CONTEXT: u32 = 8192;
 /// Default number of documents evaluated side by side.
-pub const DEFAULT_SEQUENCES: u32 = 16;
+pub const DEFAULT_SEQUENCES: u32 = 32;
+/// Default tokens per decode call of causal models: llama.cpp's micro-batch.
+pub const DEFAULT_CAUSAL_BATCH: u32 = 512;
 
 /// What a caller may choose for a context; `None` means the default.
 #[derive(Debug, Clone, Default)]
@@ -78,6 +80,7 @@ impl ContextShared {
         let batch_size = match options.batch_size {
             Some(0) => return Err(RerankError::invalid("batchSize must be positive")),
             Some(n) if !model.inspection.is_encoder => n.min(context_size),
+            None if !model.inspection.is_encoder => DEFAULT_CAUSAL_BATCH.min(context_size),
             // Bidirectional models see a whole pair in one batch.
             _ => context_size,
         };

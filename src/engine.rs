@@ -207,11 +207,19 @@ impl Vocabulary for LoadedModel {
 #[derive(Debug, Clone)]
 pub struct ContextSettings {
     pub plan: ScoringPlan,
+    /// Tokens per (query, document) pair at most.
     pub context_size: u32,
+    /// Tokens per decode call.
     pub batch_size: u32,
+    /// Documents evaluated side by side in one decode call.
     pub sequences: u32,
     pub threads: i32,
 }
+
+/// Shared prompt prefixes shorter than this are recomputed rather than copied.
+const MIN_SHARED_PREFIX: usize = 8;
+/// KV cache sizes are rounded up to this many cells.
+const KV_GRANULE: u32 = 256;
 
 type BorrowedContext<'a> = LlamaContext<'a>;
 
@@ -223,10 +231,21 @@ self_cell::self_cell!(
     }
 );
 
-/// A llama.cpp context set up for one scoring plan, with its batch buffer.
-pub struct ScoringContext {
+/// A llama.cpp context of a given KV size, with its batch buffer.
+struct LiveContext {
     cell: ContextCell,
     batch: LlamaBatch<'static>,
+    kv_size: u32,
+}
+
+/// Scores token sequences with one model and one scoring plan.
+///
+/// The llama.cpp context is sized from what calls need, not from `context_size`: a causal
+/// model's KV cache holds the shared prompt prefix plus one batch of documents, and grows
+/// (by re-creating the context) only when a call needs more.
+pub struct ScoringContext {
+    model: Arc<LoadedModel>,
+    live: Option<LiveContext>,
     settings: ContextSettings,
     yes_no: Option<(TokenId, TokenId)>,
 }
@@ -237,6 +256,30 @@ pub trait BatchObserver {
     fn before_batch(&mut self) -> Result<()>;
     /// Called after each batch with the number of sequences scored so far.
     fn after_batch(&mut self, done: usize, total: usize) -> Result<()>;
+}
+
+/// How one call is laid out in the KV cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallLayout {
+    /// Tokens shared by every sequence, evaluated once into sequence 0.
+    pub prefix: usize,
+    /// Groups of sequence indices evaluated together, each in its own sequence id.
+    pub groups: Vec<Vec<usize>>,
+    /// KV cells the call needs at most.
+    pub kv_needed: usize,
+}
+
+/// The longest token prefix shared by all sequences, leaving each at least one token.
+pub fn shared_prefix_len(sequences: &[Vec<TokenId>]) -> usize {
+    let Some(first) = sequences.first() else {
+        return 0;
+    };
+    let mut len = first.len();
+    for s in &sequences[1..] {
+        len = len.min(first.iter().zip(s).take_while(|(a, b)| a == b).count());
+    }
+    let shortest = sequences.iter().map(Vec::len).min().unwrap_or(0);
+    len.min(shortest.saturating_sub(1))
 }
 
 impl ScoringContext {
@@ -258,22 +301,129 @@ impl ScoringContext {
             }
             _ => None,
         };
-        let pooled = plan.source == ScoreSource::PooledHead;
-        let n_ctx = settings.context_size.max(8);
-        let n_batch = settings.batch_size.clamp(1, n_ctx);
+        let mut context = Self {
+            model,
+            live: None,
+            settings,
+            yes_no,
+        };
+        // Create a first context now, so that a model llama.cpp cannot run fails here and
+        // not on the first call.
+        let initial = if context.is_encoder() {
+            context.settings.context_size
+        } else {
+            context
+                .batch_tokens()
+                .saturating_mul(2)
+                .min(context.settings.context_size)
+        };
+        context.ensure_kv(initial as usize)?;
+        Ok(context)
+    }
+
+    pub fn model(&self) -> &Arc<LoadedModel> {
+        &self.model
+    }
+
+    pub fn settings(&self) -> &ContextSettings {
+        &self.settings
+    }
+
+    /// The KV cells of the current llama.cpp context (0 before the first one).
+    pub fn kv_size(&self) -> u32 {
+        self.live.as_ref().map_or(0, |l| l.kv_size)
+    }
+
+    fn is_encoder(&self) -> bool {
+        self.model.inspection.is_encoder
+    }
+
+    fn pooled(&self) -> bool {
+        self.settings.plan.source == ScoreSource::PooledHead
+    }
+
+    fn batch_tokens(&self) -> u32 {
+        self.settings
+            .batch_size
+            .min(self.settings.context_size)
+            .max(2)
+    }
+
+    /// Sequence ids for documents (1..=slots; 0 holds the prefix). llama.cpp needs
+    /// `n_seq_max <= n_batch`, or it aborts the process.
+    fn document_slots(&self) -> u32 {
+        self.settings
+            .sequences
+            .min(self.batch_tokens() - 1)
+            .clamp(1, 255)
+    }
+
+    /// Decides prefix reuse and packing for a call.
+    pub fn layout(&self, sequences: &[Vec<TokenId>]) -> CallLayout {
+        let prefix = if self.is_encoder() || sequences.len() < 2 {
+            0
+        } else {
+            match shared_prefix_len(sequences) {
+                p if p >= MIN_SHARED_PREFIX => p,
+                _ => 0,
+            }
+        };
+        let scheduler = BatchScheduler {
+            max_tokens: self.batch_tokens() as usize,
+            max_sequences: self.document_slots() as usize,
+        };
+        let lengths: Vec<usize> = sequences.iter().map(|s| s.len() - prefix).collect();
+        let groups = scheduler.plan(&lengths);
+        let largest_group = groups
+            .iter()
+            .map(|g| g.iter().map(|&i| lengths[i]).sum::<usize>())
+            .max()
+            .unwrap_or(0);
+        CallLayout {
+            prefix,
+            groups,
+            kv_needed: prefix + largest_group,
+        }
+    }
+
+    /// Makes sure the llama.cpp context holds at least `cells` KV cells.
+    fn ensure_kv(&mut self, cells: usize) -> Result<()> {
+        let wanted = if self.is_encoder() {
+            // Encoders keep no KV cache; their context size bounds the batch.
+            self.settings.context_size
+        } else {
+            (cells.max(1) as u32)
+                .div_ceil(KV_GRANULE)
+                .saturating_mul(KV_GRANULE)
+                .max(KV_GRANULE)
+        };
+        if self.live.as_ref().is_some_and(|l| l.kv_size >= wanted) {
+            return Ok(());
+        }
+        // Free the old context before allocating the larger one.
+        self.live = None;
+        let n_batch = if self.is_encoder() {
+            wanted
+        } else {
+            self.batch_tokens().min(wanted)
+        };
         // Bidirectional models must see a whole batch in one micro-batch.
-        let n_ubatch = if model.inspection.is_encoder {
+        let n_ubatch = if self.is_encoder() {
             n_batch
         } else {
             n_batch.min(512)
         };
+        // Sequence 0 holds the shared prefix; documents use 1..=sequences.
+        let n_seq = self.document_slots() + 1;
+        debug_assert!(n_seq <= n_batch);
+        let pooled = self.pooled();
         let params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_ctx(NonZeroU32::new(wanted))
             .with_n_batch(n_batch)
             .with_n_ubatch(n_ubatch)
-            .with_n_seq_max(settings.sequences.max(1))
-            .with_n_threads(settings.threads)
-            .with_n_threads_batch(settings.threads)
+            .with_n_seq_max(n_seq)
+            .with_n_threads(self.settings.threads)
+            .with_n_threads_batch(self.settings.threads)
             .with_embeddings(pooled)
             .with_pooling_type(if pooled {
                 LlamaPoolingType::Rank
@@ -285,32 +435,26 @@ impl ScoringContext {
             // ~3e-4; exact attention keeps them within ~1e-5 of the reference.
             .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
         crate::ffi::take_error_lines();
-        let cell = ContextCell::try_new(model, |m| m.model.new_context(backend(), params))
-            .map_err(|e| {
-                let mut err = RerankError::new(
-                    ErrorCode::ContextCreate,
-                    format!("llama.cpp could not create a context of {n_ctx} tokens"),
-                );
-                for line in crate::ffi::take_error_lines() {
-                    err = err.with_cause(line);
-                }
-                err.caused_by(&e)
-            })?;
-        let batch = LlamaBatch::new(n_batch as usize, settings.sequences.max(1) as i32);
-        Ok(Self {
+        let cell = ContextCell::try_new(self.model.clone(), |m| {
+            m.model.new_context(backend(), params)
+        })
+        .map_err(|e| {
+            let mut err = RerankError::new(
+                ErrorCode::ContextCreate,
+                format!("llama.cpp could not create a context of {wanted} tokens"),
+            );
+            for line in crate::ffi::take_error_lines() {
+                err = err.with_cause(line);
+            }
+            err.caused_by(&e)
+        })?;
+        let batch = LlamaBatch::new(n_batch as usize, n_seq as i32);
+        self.live = Some(LiveContext {
             cell,
             batch,
-            settings,
-            yes_no,
-        })
-    }
-
-    pub fn model(&self) -> &Arc<LoadedModel> {
-        self.cell.borrow_owner()
-    }
-
-    pub fn settings(&self) -> &ContextSettings {
-        &self.settings
+            kv_size: wanted,
+        });
+        Ok(())
     }
 
     /// Scores token sequences; each must be at most `context_size` tokens long.
@@ -319,115 +463,162 @@ impl ScoringContext {
         sequences: &[Vec<TokenId>],
         observer: &mut dyn BatchObserver,
     ) -> Result<Vec<f64>> {
+        if let Some(i) = sequences.iter().position(Vec::is_empty) {
+            return Err(RerankError::invalid(format!(
+                "document {i} gives an empty input"
+            )));
+        }
         let total = sequences.len();
         let mut scores = vec![f64::NAN; total];
-        let scheduler = BatchScheduler {
-            max_tokens: self.settings.batch_size.min(self.settings.context_size) as usize,
-            max_sequences: self.settings.sequences.max(1) as usize,
-        };
-        let lengths: Vec<usize> = sequences.iter().map(Vec::len).collect();
-        let mut done = 0;
-        for group in scheduler.plan(&lengths) {
-            observer.before_batch()?;
-            self.evaluate_group(sequences, &group, &mut scores)?;
-            done += group.len();
-            observer.after_batch(done, total)?;
+        if total == 0 {
+            return Ok(scores);
         }
-        Ok(scores)
-    }
-
-    fn evaluate_group(
-        &mut self,
-        sequences: &[Vec<TokenId>],
-        group: &[usize],
-        scores: &mut [f64],
-    ) -> Result<()> {
+        let layout = self.layout(sequences);
+        self.ensure_kv(layout.kv_needed)?;
         let plan = self.settings.plan;
-        let pooled = plan.source == ScoreSource::PooledHead;
-        let n_batch = self.settings.batch_size.min(self.settings.context_size) as usize;
+        let pooled = self.pooled();
         let yes_no = self.yes_no;
-        let batch = &mut self.batch;
-        self.cell.with_dependent_mut(|_, ctx| -> Result<()> {
+        let live = self.live.as_mut().expect("ensure_kv created a context");
+        let n_batch = live.cell.borrow_dependent().n_batch() as usize;
+        let batch = &mut live.batch;
+        let prefix = layout.prefix;
+        live.cell.with_dependent_mut(|_, ctx| -> Result<()> {
             ctx.clear_kv_cache();
-            // A group is either several sequences that fit one batch, or one long sequence
-            // evaluated in chunks (causal models only).
-            let mut last_index = vec![0i32; group.len()];
-            let chunks: Vec<(usize, usize, usize)> =
-                if group.len() == 1 && sequences[group[0]].len() > n_batch {
-                    let len = sequences[group[0]].len();
-                    (0..len)
-                        .step_by(n_batch)
-                        .map(|s| (0, s, (s + n_batch).min(len)))
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-            let decode_error = |e: &dyn std::error::Error| {
-                let mut err =
-                    RerankError::new(ErrorCode::Decode, "llama.cpp failed to evaluate a batch");
-                for line in crate::ffi::take_error_lines() {
-                    err = err.with_cause(line);
-                }
-                err.with_cause(e.to_string())
-            };
-            let add_error = |e: llama_cpp_2::llama_batch::BatchAddError| {
-                RerankError::new(ErrorCode::Internal, "batch overflow").with_cause(e.to_string())
-            };
-            if chunks.is_empty() {
-                batch.clear();
-                for (slot, &idx) in group.iter().enumerate() {
-                    let tokens = &sequences[idx];
-                    let last = tokens.len().saturating_sub(1);
-                    for (pos, &t) in tokens.iter().enumerate() {
-                        let output = pooled || pos == last;
-                        batch
-                            .add(LlamaToken(t), pos as i32, &[slot as i32], output)
-                            .map_err(add_error)?;
-                    }
-                    last_index[slot] = batch.n_tokens() - 1;
-                }
-                ctx.decode(batch).map_err(|e| decode_error(&e))?;
-            } else {
-                let tokens = &sequences[group[0]];
-                for (_, start, end) in &chunks {
+            if prefix > 0 {
+                observer.before_batch()?;
+                // The shared prefix, once, into sequence 0. Pooled contexts must output every
+                // token of a batch; the pooled value of the prefix is not read.
+                let tokens = &sequences[0][..prefix];
+                for start in (0..prefix).step_by(n_batch) {
                     batch.clear();
-                    for (pos, &t) in tokens[*start..*end].iter().enumerate() {
-                        let pos = start + pos;
-                        let output = pooled || pos == tokens.len() - 1;
+                    for (pos, &t) in tokens.iter().enumerate().skip(start).take(n_batch) {
                         batch
-                            .add(LlamaToken(t), pos as i32, &[0], output)
+                            .add(LlamaToken(t), pos as i32, &[0], pooled)
                             .map_err(add_error)?;
                     }
-                    last_index[0] = batch.n_tokens() - 1;
                     ctx.decode(batch).map_err(|e| decode_error(&e))?;
                 }
             }
-            for (slot, &idx) in group.iter().enumerate() {
-                let score = if pooled {
-                    let values = ctx.embeddings_seq_ith(slot as i32).map_err(|e| {
-                        RerankError::new(ErrorCode::Decode, "llama.cpp returned no pooled output")
-                            .with_cause(e.to_string())
-                    })?;
-                    plan.score(ModelOutput::Pooled(values))
+            let mut done = 0;
+            for group in &layout.groups {
+                observer.before_batch()?;
+                let mut last_index = vec![0i32; group.len()];
+                let longest = group
+                    .iter()
+                    .map(|&i| sequences[i].len() - prefix)
+                    .max()
+                    .unwrap_or(0);
+                if group.len() == 1 && longest > n_batch {
+                    // One long sequence, in chunks (causal models only).
+                    let idx = group[0];
+                    let seq = 1;
+                    if prefix > 0 {
+                        ctx.copy_kv_cache_seq(0, seq, None, None)
+                            .map_err(|e| internal(e.to_string()))?;
+                    }
+                    let tokens = &sequences[idx];
+                    for start in (prefix..tokens.len()).step_by(n_batch) {
+                        batch.clear();
+                        let end = (start + n_batch).min(tokens.len());
+                        for (pos, &t) in tokens.iter().enumerate().take(end).skip(start) {
+                            let output = pooled || pos == tokens.len() - 1;
+                            batch
+                                .add(LlamaToken(t), pos as i32, &[seq], output)
+                                .map_err(add_error)?;
+                        }
+                        last_index[0] = batch.n_tokens() - 1;
+                        ctx.decode(batch).map_err(|e| decode_error(&e))?;
+                    }
                 } else {
-                    let (yes, no) = yes_no.expect("lm-head plans carry yes/no ids");
-                    let logits = ctx.get_logits_ith(last_index[slot]);
-                    plan.score(ModelOutput::YesNoLogits {
-                        yes: logits[yes as usize],
-                        no: logits[no as usize],
-                    })
-                };
-                scores[idx] = score.map_err(|bad| {
-                    RerankError::new(
-                        ErrorCode::NonFiniteScore,
-                        format!(
-                            "the model produced a non-finite value ({}) for document {idx}",
-                            bad.0
-                        ),
-                    )
-                })?;
+                    batch.clear();
+                    for (slot, &idx) in group.iter().enumerate() {
+                        let seq = slot as i32 + 1;
+                        if prefix > 0 {
+                            ctx.copy_kv_cache_seq(0, seq, None, None)
+                                .map_err(|e| internal(e.to_string()))?;
+                        }
+                        let tokens = &sequences[idx];
+                        let last = tokens.len() - 1;
+                        for (pos, &t) in tokens.iter().enumerate().skip(prefix) {
+                            let output = pooled || pos == last;
+                            batch
+                                .add(LlamaToken(t), pos as i32, &[seq], output)
+                                .map_err(add_error)?;
+                        }
+                        last_index[slot] = batch.n_tokens() - 1;
+                    }
+                    ctx.decode(batch).map_err(|e| decode_error(&e))?;
+                }
+                for (slot, &idx) in group.iter().enumerate() {
+                    let seq = slot as i32 + 1;
+                    let read = if pooled {
+                        let values = ctx.embeddings_seq_ith(seq).map_err(|e| {
+                            RerankError::new(
+                                ErrorCode::Decode,
+                                "llama.cpp returned no pooled output",
+                            )
+                            .with_cause(e.to_string())
+                        })?;
+                        plan.score(ModelOutput::Pooled(values))
+                    } else {
+                        let (yes, no) = yes_no.expect("lm-head plans carry yes/no ids");
+                        let logits = ctx.get_logits_ith(last_index[slot]);
+                        plan.score(ModelOutput::YesNoLogits {
+                            yes: logits[yes as usize],
+                            no: logits[no as usize],
+                        })
+                    };
+                    scores[idx] = read.map_err(|bad| {
+                        RerankError::new(
+                            ErrorCode::NonFiniteScore,
+                            format!(
+                                "the model produced a non-finite value ({}) for document {idx}",
+                                bad.0
+                            ),
+                        )
+                    })?;
+                }
+                // Free the documents' cells; the prefix stays with sequence 0.
+                for slot in 0..group.len() {
+                    ctx.clear_kv_cache_seq(Some(slot as u32 + 1), None, None)
+                        .map_err(|e| internal(e.to_string()))?;
+                }
+                done += group.len();
+                observer.after_batch(done, total)?;
             }
             Ok(())
-        })
+        })?;
+        Ok(scores)
+    }
+}
+
+fn internal(message: String) -> RerankError {
+    RerankError::new(ErrorCode::Internal, "llama.cpp KV cache operation failed").with_cause(message)
+}
+
+fn add_error(e: llama_cpp_2::llama_batch::BatchAddError) -> RerankError {
+    RerankError::new(ErrorCode::Internal, "batch overflow").with_cause(e.to_string())
+}
+
+fn decode_error(e: &dyn std::error::Error) -> RerankError {
+    let mut err = RerankError::new(ErrorCode::Decode, "llama.cpp failed to evaluate a batch");
+    for line in crate::ffi::take_error_lines() {
+        err = err.with_cause(line);
+    }
+    err.with_cause(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shared_prefix_len;
+
+    #[test]
+    fn shared_prefix_leaves_one_token_each() {
+        assert_eq!(shared_prefix_len(&[vec![1, 2, 3, 4], vec![1, 2, 3, 5]]), 3);
+        assert_eq!(shared_prefix_len(&[vec![1, 2, 3], vec![1, 2, 3]]), 2);
+        assert_eq!(shared_prefix_len(&[vec![1, 2, 3], vec![1, 2]]), 1);
+        assert_eq!(shared_prefix_len(&[vec![9], vec![1, 2]]), 0);
+        assert_eq!(shared_prefix_len(&[vec![1, 2, 3]]), 2);
+        assert_eq!(shared_prefix_len(&[]), 0);
     }
 }

@@ -241,9 +241,10 @@ pub fn load_model<'env>(
 pub struct RankingContextOptions {
     /// Tokens per (query, document) pair at most. Default: the trained context, at most 8192.
     pub context_size: Option<u32>,
-    /// Tokens per decode call. Default: the context size.
+    /// Tokens per decode call. Default: 512 for generative models; cross-encoders always
+    /// take their context size (a pair must fit one batch).
     pub batch_size: Option<u32>,
-    /// Documents evaluated side by side in one decode call. Default: 16.
+    /// Documents evaluated side by side in one decode call. Default: 32.
     pub sequences: Option<u32>,
     /// CPU threads. Default: all physical cores.
     pub threads: Option<u32>,

@@ -249,3 +249,93 @@ fn disposed_worker_rejects_queued_calls() {
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::Disposed);
 }
+
+struct NoChecks;
+impl llama_rerank::engine::BatchObserver for NoChecks {
+    fn before_batch(&mut self) -> llama_rerank::error::Result<()> {
+        Ok(())
+    }
+    fn after_batch(&mut self, _: usize, _: usize) -> llama_rerank::error::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn prefix_is_computed_once_and_kv_grows_with_need() {
+    use llama_rerank::engine::{ContextSettings, ScoringContext};
+    let files = expected();
+    for name in ["qwen3-reranker-pooled.gguf", "qwen3-reranker-causal.gguf"] {
+        let (model, plan) = load(name);
+        let settings = ContextSettings {
+            plan,
+            context_size: 1024,
+            batch_size: 128,
+            sequences: 4,
+            threads: 2,
+        };
+        let mut context = ScoringContext::new(model.clone(), settings).unwrap();
+        assert_eq!(context.kv_size(), 256, "{name}: the first context is small");
+        let shared = ContextShared::new(
+            model.clone(),
+            plan,
+            ContextOptions {
+                context_size: Some(1024),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let pairs = files[name]["pairs"].as_array().unwrap();
+        let query = "What is the capital of France?";
+        let sequences: Vec<Vec<i32>> = pairs
+            .iter()
+            .filter(|p| p["query"] == query)
+            .map(|p| {
+                shared
+                    .encode(
+                        query,
+                        p["document"].as_str().unwrap(),
+                        None,
+                        OverflowPolicy::Throw,
+                    )
+                    .unwrap()
+                    .tokens
+            })
+            .collect();
+        let layout = context.layout(&sequences);
+        // everything up to "<Document>:" is shared
+        assert!(layout.prefix > 60, "{name}: prefix {}", layout.prefix);
+        let packed = context.score(&sequences, &mut NoChecks).unwrap();
+        let mut worst = 0f64;
+        for (i, seq) in sequences.iter().enumerate() {
+            let alone = context
+                .score(std::slice::from_ref(seq), &mut NoChecks)
+                .unwrap()[0];
+            worst = worst.max((alone - packed[i]).abs());
+        }
+        assert!(
+            worst <= 1e-4,
+            "{name}: prefix reuse moved a score by {worst}"
+        );
+        // a long document needs more KV cells: the context grows
+        let long = shared
+            .encode(
+                query,
+                &"the bicycle history ".repeat(300),
+                None,
+                OverflowPolicy::Truncate,
+            )
+            .unwrap()
+            .tokens;
+        assert!(long.len() > 512);
+        let s = context
+            .score(&[long.clone(), sequences[0].clone()], &mut NoChecks)
+            .unwrap();
+        assert!(context.kv_size() as usize >= long.len());
+        assert!((s[1] - packed[0]).abs() <= 1e-4);
+        let alone = context.score(&[long], &mut NoChecks).unwrap()[0];
+        assert!(
+            (alone - s[0]).abs() <= 1e-4,
+            "{name}: long document chunked with and without prefix"
+        );
+    }
+}
