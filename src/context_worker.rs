@@ -35,8 +35,9 @@ pub struct ContextOptions {
     pub overflow: Option<OverflowPolicy>,
 }
 
-/// Reports progress; an `Err` stops the call with that error.
-pub type ProgressSink = Box<dyn FnMut(usize, usize) -> Result<()> + Send>;
+/// Reports progress `(done, total, stop_requested)`; an `Err` stops the call with that error.
+/// `stop_requested()` tells a sink that waits for its listener when to give up waiting.
+pub type ProgressSink = Box<dyn FnMut(usize, usize, &dyn Fn() -> bool) -> Result<()> + Send>;
 
 /// One `rankAll` call.
 pub struct RankRequest {
@@ -287,8 +288,10 @@ impl BatchObserver for Checks<'_> {
         self.check()
     }
     fn after_batch(&mut self, done: usize, total: usize) -> Result<()> {
+        let (shared, abort) = (self.shared, self.abort);
+        let stop = || abort.load(Ordering::Acquire) || shared.disposed.load(Ordering::Acquire);
         if let Some(progress) = self.progress.as_mut() {
-            progress(done, total)?;
+            progress(done, total, &stop)?;
         }
         self.check()
     }

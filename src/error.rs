@@ -29,6 +29,8 @@ pub enum ErrorCode {
     ContextCreate,
     /// llama.cpp failed while evaluating a batch.
     Decode,
+    /// A callback passed by the caller (`onProgress`) threw.
+    CallbackFailed,
     /// A bug: a panic caught at the boundary.
     Internal,
 }
@@ -48,6 +50,7 @@ impl ErrorCode {
             ErrorCode::InvalidArgument => "ERR_INVALID_ARG_VALUE",
             ErrorCode::ContextCreate => "ERR_CONTEXT_CREATE",
             ErrorCode::Decode => "ERR_DECODE",
+            ErrorCode::CallbackFailed => "ERR_CALLBACK_FAILED",
             ErrorCode::Internal => "ERR_INTERNAL",
         }
     }

@@ -52,6 +52,46 @@ pub struct ModelInspection {
     pub is_encoder: bool,
 }
 
+/// llama.cpp's limit on layers (`LLAMA_MAX_LAYERS`).
+const MAX_LAYERS: u64 = 512;
+const GGML_TYPE_F32: u32 = 0;
+
+/// Rejects what llama.cpp would not refuse politely but abort the process on: a layer count
+/// out of range (a `GGML_ASSERT` at load), a zero context length, and 1-D tensors (norms,
+/// biases) stored in another type than F32 (an abort in the first decode).
+fn validate_for_llama_cpp(header: &GgufHeader, architecture: &str) -> Result<(), String> {
+    let key = |suffix: &str| format!("{architecture}.{suffix}");
+    match header.get(&key("block_count")).map(|v| v.as_u64()) {
+        Some(Some(n)) if (1..=MAX_LAYERS).contains(&n) => {}
+        Some(_) => {
+            return Err(format!(
+                "{} is out of range (1 to {MAX_LAYERS})",
+                key("block_count")
+            ))
+        }
+        None => {}
+    }
+    if let Some(v) = header.get(&key("context_length")) {
+        if v.as_u64().is_none_or(|n| n == 0) {
+            return Err(format!(
+                "{} must be a positive integer",
+                key("context_length")
+            ));
+        }
+    }
+    if let Some(t) = header
+        .tensors
+        .iter()
+        .find(|t| t.dims.len() == 1 && t.ggml_type != GGML_TYPE_F32)
+    {
+        return Err(format!(
+            "tensor {} is one-dimensional but stored as ggml type {}; llama.cpp needs F32 norms and biases",
+            t.name, t.ggml_type
+        ));
+    }
+    Ok(())
+}
+
 impl ModelInspection {
     pub fn from_header(header: &GgufHeader) -> Result<Self, String> {
         let architecture = header
@@ -59,6 +99,7 @@ impl ModelInspection {
             .ok_or("the file has no general.architecture key")?
             .to_owned();
         let arch_key = |suffix: &str| format!("{architecture}.{suffix}");
+        validate_for_llama_cpp(header, &architecture)?;
         let classifier_labels = header
             .get(&arch_key("classifier.output_labels"))
             .and_then(|v| v.as_string_array())

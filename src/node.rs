@@ -118,6 +118,39 @@ fn parse_scoring(value: Option<&str>) -> CoreResult<Option<ScoringMethod>> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Teardown
+
+/// Live contexts per JavaScript environment (keyed by the env's address). When an
+/// environment is torn down (process exit, worker thread end), its contexts are disposed and
+/// their threads joined, so no llama.cpp call is running while the process unloads.
+static LIVE_CONTEXTS: Mutex<Vec<(usize, Weak<ContextWorker>)>> = Mutex::new(Vec::new());
+
+fn track_context(env: &Env, worker: &Arc<ContextWorker>) -> Result<()> {
+    let key = env.raw() as usize;
+    let mut live = LIVE_CONTEXTS.lock().unwrap_or_else(|p| p.into_inner());
+    live.retain(|(_, w)| w.strong_count() > 0);
+    let first_for_env = !live.iter().any(|(k, _)| *k == key);
+    live.push((key, Arc::downgrade(worker)));
+    drop(live);
+    if first_for_env {
+        env.add_env_cleanup_hook(key, |key| {
+            let workers: Vec<Arc<ContextWorker>> = {
+                let mut live = LIVE_CONTEXTS.lock().unwrap_or_else(|p| p.into_inner());
+                let (mine, others): (Vec<_>, Vec<_>) = live.drain(..).partition(|(k, _)| *k == key);
+                *live = others;
+                mine.into_iter().filter_map(|(_, w)| w.upgrade()).collect()
+            };
+            for worker in workers {
+                if let Some(thread) = worker.dispose() {
+                    let _ = thread.join();
+                }
+            }
+        })?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
 // Models
 
 /// Options of `loadModel`.
@@ -340,7 +373,7 @@ impl RerankerModel {
         };
         let state = self.state.clone();
         let work = blocking(move || ContextWorker::start(shared).map(Arc::new));
-        settle(env, work, move |_, worker| {
+        settle(env, work, move |env, worker| {
             let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
             if state.model.is_none() {
                 // The model was disposed while the context was being created.
@@ -349,6 +382,8 @@ impl RerankerModel {
             }
             state.contexts.retain(|w| w.strong_count() > 0);
             state.contexts.push(Arc::downgrade(&worker));
+            drop(state);
+            track_context(env, &worker)?;
             Ok(RankingContext { worker })
         })
     }
@@ -449,7 +484,10 @@ pub fn create_ranking_context<'env>(
         let shared = ContextShared::new(Arc::new(model), plan, options)?;
         ContextWorker::start(Arc::new(shared)).map(Arc::new)
     });
-    settle(env, work, |_, worker| Ok(RankingContext { worker }))
+    settle(env, work, |env, worker| {
+        track_context(env, &worker)?;
+        Ok(RankingContext { worker })
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -577,13 +615,13 @@ type ProgressFunction =
 fn progress_sink(f: &Function<FnArgs<(u32, u32)>, Unknown<'static>>) -> Result<ProgressSink> {
     let tsfn: ProgressFunction = f.build_threadsafe_function().build()?;
     let tsfn = Arc::new(tsfn);
-    Ok(Box::new(move |done, total| {
+    Ok(Box::new(move |done, total, stop| {
         let (tx, rx) = std::sync::mpsc::channel::<Option<Error>>();
         let status = tsfn.call_with_return_value(
             FnArgs {
                 data: (done as u32, total as u32),
             },
-            ThreadsafeFunctionCallMode::Blocking,
+            ThreadsafeFunctionCallMode::NonBlocking,
             move |ret, _env| {
                 let _ = tx.send(ret.err());
                 Ok(())
@@ -592,13 +630,20 @@ fn progress_sink(f: &Function<FnArgs<(u32, u32)>, Unknown<'static>>) -> Result<P
         if status != Status::Ok {
             return Ok(());
         }
-        match rx.recv() {
-            Ok(Some(thrown)) => Err(RerankError::new(
-                ErrorCode::InvalidArgument,
-                "onProgress threw",
-            )
-            .with_cause(thrown.reason.clone())),
-            _ => Ok(()),
+        // Wait for JavaScript to have run the callback, but not past a disposal or abort
+        // (the environment may be going away).
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(20)) {
+                Ok(Some(thrown)) => {
+                    return Err(
+                        RerankError::new(ErrorCode::CallbackFailed, "onProgress threw")
+                            .with_cause(thrown.reason.clone()),
+                    )
+                }
+                Ok(None) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if stop() => return Ok(()),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            }
         }
     }))
 }
