@@ -57,7 +57,8 @@ pub struct ContextShared {
     pub builder: PromptBuilder,
     pub settings: ContextSettings,
     pub default_overflow: OverflowPolicy,
-    pub disposed: AtomicBool,
+    /// Set once by `dispose()`; read by the context thread between batches.
+    pub disposed: Arc<AtomicBool>,
 }
 
 impl ContextShared {
@@ -115,7 +116,7 @@ impl ContextShared {
                 threads,
             },
             default_overflow: options.overflow.unwrap_or(OverflowPolicy::Truncate),
-            disposed: AtomicBool::new(false),
+            disposed: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -154,9 +155,13 @@ impl ContextShared {
     }
 }
 
-/// The handle of a context's thread.
+/// The handle of a context's thread. After `dispose()` it holds nothing of the model: the
+/// memory goes back as soon as the thread has finished its current batch, whether or not the
+/// JavaScript object is ever collected.
 pub struct ContextWorker {
-    pub shared: Arc<ContextShared>,
+    shared: Mutex<Option<Arc<ContextShared>>>,
+    disposed: Arc<AtomicBool>,
+    context_size: u32,
     sender: Mutex<Option<mpsc::Sender<(RankRequest, Reply)>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -210,7 +215,9 @@ impl ContextWorker {
             })?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Self {
-                shared,
+                disposed: shared.disposed.clone(),
+                context_size: shared.settings.context_size,
+                shared: Mutex::new(Some(shared)),
                 sender: Mutex::new(Some(sender)),
                 thread: Mutex::new(Some(thread)),
             }),
@@ -233,7 +240,7 @@ impl ContextWorker {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
         match sender.as_ref() {
-            Some(s) if !self.shared.disposed.load(Ordering::Acquire) => {
+            Some(s) if !self.disposed.load(Ordering::Acquire) => {
                 if let Err(mpsc::SendError((_, reply))) = s.send((request, tx)) {
                     let _ = reply.send(Err(RerankError::disposed("ranking context")));
                 }
@@ -246,14 +253,29 @@ impl ContextWorker {
     }
 
     pub fn is_disposed(&self) -> bool {
-        self.shared.disposed.load(Ordering::Acquire)
+        self.disposed.load(Ordering::Acquire)
+    }
+
+    /// The context's model, prompt and settings, or `ERR_DISPOSED`.
+    pub fn shared(&self) -> Result<Arc<ContextShared>> {
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| RerankError::disposed("ranking context"))
+    }
+
+    /// Tokens per pair at most.
+    pub fn context_size(&self) -> u32 {
+        self.context_size
     }
 
     /// Marks the context disposed and closes its queue; returns the thread to join.
     /// Running work stops at its next batch boundary; queued calls reject as disposed.
     pub fn dispose(&self) -> Option<JoinHandle<()>> {
-        self.shared.disposed.store(true, Ordering::Release);
+        self.disposed.store(true, Ordering::Release);
         self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.shared.lock().unwrap_or_else(|p| p.into_inner()).take();
         self.thread.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
@@ -288,6 +310,8 @@ impl BatchObserver for Checks<'_> {
         self.check()
     }
     fn after_batch(&mut self, done: usize, total: usize) -> Result<()> {
+        // An abort or disposal during the batch is answered before the progress round trip.
+        self.check()?;
         let (shared, abort) = (self.shared, self.abort);
         let stop = || abort.load(Ordering::Acquire) || shared.disposed.load(Ordering::Acquire);
         if let Some(progress) = self.progress.as_mut() {

@@ -761,7 +761,7 @@ impl RankingContext {
             }
             let query = read_string(query, "query")?;
             let document = read_string(document, "document")?;
-            let shared = &self.worker.shared;
+            let shared = self.worker.shared()?;
             shared
                 .builder
                 .encode(
@@ -781,7 +781,7 @@ impl RankingContext {
     /// Tokens per pair at most.
     #[napi(getter)]
     pub fn context_size(&self) -> u32 {
-        self.worker.shared.settings.context_size
+        self.worker.context_size()
     }
 
     /// Whether `dispose()` has been called (directly or through the model).
@@ -806,35 +806,39 @@ impl RankingContext {
 }
 
 impl RankingContext {
+    /// Queues the call now, on the JavaScript thread, so calls keep the order in which they
+    /// were made; the returned future only waits for the answer.
     fn run(
         &self,
         query: String,
         documents: Vec<String>,
         opts: CallOptions,
     ) -> impl Future<Output = CoreResult<Vec<f64>>> + Send + 'static {
-        let worker = self.worker.clone();
-        async move {
-            if worker.is_disposed() {
-                return Err(RerankError::disposed("ranking context"));
-            }
+        let queued = (|| {
+            let shared = self.worker.shared()?;
             if opts.abort.load(Ordering::Acquire) {
                 return Err(RerankError::aborted());
             }
             if documents.is_empty() {
-                return Ok(Vec::new());
+                return Ok(None);
             }
             let request = RankRequest {
                 query,
                 documents,
                 instruction: opts.instruction,
-                overflow: opts.overflow.unwrap_or(worker.shared.default_overflow),
+                overflow: opts.overflow.unwrap_or(shared.default_overflow),
                 abort: opts.abort,
                 progress: opts.progress,
             };
-            worker
-                .submit(request)
-                .await
-                .unwrap_or_else(|_| Err(RerankError::disposed("ranking context")))
+            Ok(Some(self.worker.submit(request)))
+        })();
+        async move {
+            match queued? {
+                None => Ok(Vec::new()),
+                Some(answer) => answer
+                    .await
+                    .unwrap_or_else(|_| Err(RerankError::disposed("ranking context"))),
+            }
         }
     }
 }
