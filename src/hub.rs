@@ -426,9 +426,10 @@ struct Watch {
 impl Watch {
     fn new(show: bool, label: String) -> Self {
         let bar = show.then(|| {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            // Hidden until the size is known, so no empty frame is drawn first.
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
             if let Ok(style) = ProgressStyle::with_template(
-                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                "{msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
             ) {
                 bar.set_style(style.progress_chars("=> "));
             }
@@ -448,6 +449,9 @@ impl Progress for Watch {
         if let Some(bar) = &self.bar {
             bar.set_length(size as u64);
             bar.set_position(0);
+            if bar.is_hidden() {
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+            }
         }
     }
 
@@ -462,7 +466,7 @@ impl Progress for Watch {
 
 fn download(uri: &HubUri, file: &str, settings: &HubSettings) -> Result<PathBuf> {
     let what = format!("{SCHEME}{}/{file}", uri.repo);
-    let watch = Watch::new(settings.progress, format!("downloading {what}"));
+    let watch = Watch::new(settings.progress, format!("downloading {}", basename(file)));
     let repo = api(settings)?.model(uri.repo.clone());
     // hf-hub's own retry loop drops a success on its last attempt and then can never finish
     // the complete `.part` file, so retry here: every attempt asks for the metadata again and
