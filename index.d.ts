@@ -148,3 +148,22 @@ export interface RankOptions {
   /** Called after every evaluated batch with the documents done so far. */
   onProgress?: (done: number, total: number) => void
 }
+
+/**
+ * The local file a model argument names. A `hf:<owner>/<repo>/<file.gguf>` or
+ * `hf:<owner>/<repo>:<quant>` URI is looked up in the Hugging Face cache (`HF_HUB_CACHE`,
+ * `HF_HOME`) and downloaded from `HF_ENDPOINT` when missing, resuming an interrupted
+ * download; a plain path is returned as is, without touching the network. Rejects with
+ * `ERR_MODEL_NOT_FOUND`, `ERR_HUB_UNAUTHORIZED`, `ERR_HUB_OFFLINE`, `ERR_HUB_DOWNLOAD`,
+ * `ERR_HUB_INTEGRITY` or `ERR_INVALID_ARG_VALUE`. `loadModel` and `createRankingContext`
+ * do this themselves.
+ */
+export declare function resolveModel(model: string, options?: ResolveModelOptions | undefined | null): Promise<string>
+
+/** Options of `resolveModel`. */
+export interface ResolveModelOptions {
+  /** Use the cache only, as `HF_HUB_OFFLINE=1` does (default: that variable). */
+  offline?: boolean
+  /** Draw a download progress bar on stderr (default: when stderr is a terminal). */
+  progress?: boolean
+}

@@ -839,3 +839,4 @@ module.exports.RankingContext = nativeBinding.RankingContext
 module.exports.RerankerModel = nativeBinding.RerankerModel
 module.exports.createRankingContext = nativeBinding.createRankingContext
 module.exports.loadModel = nativeBinding.loadModel
+module.exports.resolveModel = nativeBinding.resolveModel

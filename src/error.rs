@@ -33,6 +33,15 @@ pub enum ErrorCode {
     CallbackFailed,
     /// A bug: a panic caught at the boundary.
     Internal,
+    /// The model hub refused the request (401/403): a private or gated repository, or a bad
+    /// token.
+    HubUnauthorized,
+    /// `HF_HUB_OFFLINE` is set and the file is not in the cache.
+    HubOffline,
+    /// The hub could not be reached, answered unexpectedly, or the download was cut.
+    HubDownload,
+    /// A downloaded file does not match the size or sha256 the hub announced.
+    HubIntegrity,
 }
 
 impl ErrorCode {
@@ -52,6 +61,10 @@ impl ErrorCode {
             ErrorCode::Decode => "ERR_DECODE",
             ErrorCode::CallbackFailed => "ERR_CALLBACK_FAILED",
             ErrorCode::Internal => "ERR_INTERNAL",
+            ErrorCode::HubUnauthorized => "ERR_HUB_UNAUTHORIZED",
+            ErrorCode::HubOffline => "ERR_HUB_OFFLINE",
+            ErrorCode::HubDownload => "ERR_HUB_DOWNLOAD",
+            ErrorCode::HubIntegrity => "ERR_HUB_INTEGRITY",
         }
     }
 

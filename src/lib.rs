@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 mod ffi;
 pub mod gguf;
+pub mod hub;
 pub mod model_inspection;
 #[cfg(feature = "node")]
 mod node;

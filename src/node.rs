@@ -2,7 +2,6 @@
 //! [`settle`], which turns a [`RerankError`] into a JavaScript error with a stable `code`.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -237,14 +236,15 @@ pub fn load_model<'env>(
         use_mmap: options.use_mmap,
     };
     let work = blocking(move || {
-        let path = PathBuf::from(&model_path);
+        // A `hf:` URI becomes the cached file, downloaded when missing; a path stays as is.
+        let path = crate::hub::resolve_model(&model_path)?;
         // Refuse a non-reranker before reading its weights.
         let (_, inspection) = inspect_file(&path)?;
         let plan = ScoringPlan::detect(&inspection, forced).map_err(|why| {
             RerankError::new(ErrorCode::NotAReranker, format!("{model_path}: {why}"))
         })?;
         let model = LoadedModel::load(&path, &load_options, abort)?;
-        Ok((model, plan, model_path))
+        Ok((model, plan, path.to_string_lossy().into_owned()))
     });
     settle(env, work, |_, (model, plan, path)| {
         let inspection = &model.inspection;
@@ -476,7 +476,7 @@ pub fn create_ranking_context<'env>(
         Err(e) => return rejected(env, e),
     };
     let work = blocking(move || {
-        let model_path = PathBuf::from(&path);
+        let model_path = crate::hub::resolve_model(&path)?;
         let (_, inspection) = inspect_file(&model_path)?;
         let plan = ScoringPlan::detect(&inspection, options.scoring)
             .map_err(|why| RerankError::new(ErrorCode::NotAReranker, format!("{path}: {why}")))?;
@@ -488,6 +488,43 @@ pub fn create_ranking_context<'env>(
         track_context(env, &worker)?;
         Ok(RankingContext { worker })
     })
+}
+
+/// Options of `resolveModel`.
+#[napi(object, object_to_js = false)]
+pub struct ResolveModelOptions {
+    /// Use the cache only, as `HF_HUB_OFFLINE=1` does (default: that variable).
+    pub offline: Option<bool>,
+    /// Draw a download progress bar on stderr (default: when stderr is a terminal).
+    pub progress: Option<bool>,
+}
+
+/// The local file a model argument names. A `hf:<owner>/<repo>/<file.gguf>` or
+/// `hf:<owner>/<repo>:<quant>` URI is looked up in the Hugging Face cache (`HF_HUB_CACHE`,
+/// `HF_HOME`) and downloaded from `HF_ENDPOINT` when missing, resuming an interrupted
+/// download; a plain path is returned as is, without touching the network. Rejects with
+/// `ERR_MODEL_NOT_FOUND`, `ERR_HUB_UNAUTHORIZED`, `ERR_HUB_OFFLINE`, `ERR_HUB_DOWNLOAD`,
+/// `ERR_HUB_INTEGRITY` or `ERR_INVALID_ARG_VALUE`. `loadModel` and `createRankingContext`
+/// do this themselves.
+#[napi(ts_return_type = "Promise<string>")]
+pub fn resolve_model<'env>(
+    env: &'env Env,
+    model: String,
+    options: Option<ResolveModelOptions>,
+) -> Result<PromiseRaw<'env, String>> {
+    let work = blocking(move || {
+        if !crate::hub::is_hub_uri(&model) {
+            return Ok(model);
+        }
+        let uri = crate::hub::parse(&model)?;
+        let mut settings = crate::hub::HubSettings::from_env();
+        if let Some(options) = options {
+            settings.offline = options.offline.unwrap_or(settings.offline);
+            settings.progress = options.progress.unwrap_or(settings.progress);
+        }
+        crate::hub::resolve(&uri, &settings).map(|p| p.to_string_lossy().into_owned())
+    });
+    settle(env, work, |_, path| Ok(path))
 }
 
 // ---------------------------------------------------------------------------------------------
