@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
-# The whole test suite: the napi-free Rust core (cargo test), then the Node addon (node:test).
+# The whole test suite: the napi-free Rust core (cargo test), then the Node addon's suites under
+# Bun and under Node (node:test; the same files run in both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/llama-rerank-target}"
 cargo test --release --no-default-features --quiet
+
+# Bun comes from npm (the `bun` dev dependency). Without it the run fails: it never skips.
+BUN="${BUN:-node_modules/.bin/bun}"
+if ! "$BUN" --version >/dev/null 2>&1; then
+  echo "test: no working bun at $BUN (it is a dev dependency: run npm ci, or set BUN)" >&2
+  exit 1
+fi
+echo "test: bun $("$BUN" --version)" >&2
+"$BUN" test --timeout 120000 __test__/
+
 node --test --test-concurrency=1 __test__/

@@ -1,0 +1,156 @@
+// QMD's way of ranking (src/llm.ts, rerank), ported as a test: up to 4 ranking contexts of
+// 4096 tokens with the CPU threads split between them, identical texts scored once, the texts
+// cut into groups of about 10 and ranked with rankAll on the contexts in parallel, then
+// flattened and sorted. The result must equal one context's.
+import { test, describe } from 'node:test'
+import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
+import * as compat from 'llama-rerank/compat'
+import { expected, fixture, TOLERANCE } from './helpers.mjs'
+
+const NAME = 'qwen3-reranker-pooled.gguf'
+const QUERY = 'What is the capital of France?'
+const CONTEXT_SIZE = 4096 // QMD's RERANK_CONTEXT_SIZE
+const TEMPLATE_OVERHEAD = 512 // QMD's RERANK_TEMPLATE_OVERHEAD
+const DOCS_PER_CONTEXT = 10 // QMD's RERANK_TARGET_DOCS_PER_CONTEXT
+const MAX_CONTEXTS = 4
+
+/** 40 candidates, QMD's most: the reference documents, other notes, and repeated texts. */
+function candidates() {
+  const reference = expected[NAME].pairs.filter((p) => p.instruction === null && p.maxLength === null)
+  const docs = reference.map((p, i) => ({ file: `ref-${i}.md`, text: p.document }))
+  for (let i = 0; docs.length < 36; i++)
+    docs.push({ file: `note-${i}.md`, text: `Note ${i}: the city council met on day ${i * 7} to discuss bicycle lanes.` })
+  for (let i = 0; i < 4; i++) docs.push({ file: `copy-${i}.md`, text: docs[i * 3].text })
+  return docs
+}
+
+/** QMD's rerank: dedupe, groups of ~10 over the contexts in parallel, flatten, sort. */
+async function qmdRerank(contexts, query, documents) {
+  const byText = new Map()
+  documents.forEach((doc, index) => {
+    if (!byText.has(doc.text)) byText.set(doc.text, [])
+    byText.get(doc.text).push({ file: doc.file, index })
+  })
+  const texts = [...byText.keys()]
+  const active = Math.max(1, Math.min(contexts.length, Math.ceil(texts.length / DOCS_PER_CONTEXT)))
+  const perContext = Math.ceil(texts.length / active)
+  const groups = []
+  for (let i = 0; i < active; i++) {
+    const group = texts.slice(i * perContext, (i + 1) * perContext)
+    if (group.length > 0) groups.push(group)
+  }
+  const scores = (await Promise.all(groups.map((group, i) => contexts[i].rankAll(query, group)))).flat()
+  return texts
+    .map((text, i) => ({ text, score: scores[i] }))
+    .sort((a, b) => b.score - a.score)
+    .flatMap(({ text, score }) => byText.get(text).map(({ file, index }) => ({ file, score, index })))
+}
+
+/** QMD's own truncation, with node-llama-cpp's tokenizer (QMD keeps node-llama-cpp models). */
+function qmdTruncate(model, query, documents) {
+  const maxDocTokens = CONTEXT_SIZE - TEMPLATE_OVERHEAD - model.tokenize(query).length
+  return documents.map((doc) => {
+    const tokens = model.tokenize(doc.text)
+    return tokens.length <= maxDocTokens ? doc : { ...doc, text: model.detokenize(tokens.slice(0, maxDocTokens)) }
+  })
+}
+
+/** Both rankings hold the same documents with the same scores, sorted; reference pairs match. */
+function assertSameRanking(parallel, single, documents) {
+  assert.equal(parallel.length, documents.length)
+  for (let i = 1; i < parallel.length; i++) assert.ok(parallel[i - 1].score >= parallel[i].score, 'sorted')
+  const scoreOf = new Map(single.map((r) => [r.index, r.score]))
+  for (const r of parallel) {
+    assert.equal(r.file, documents[r.index].file)
+    assert.ok(Math.abs(r.score - scoreOf.get(r.index)) <= 1e-5, `${r.file}: ${r.score} vs ${scoreOf.get(r.index)}`)
+  }
+  assert.deepEqual(
+    parallel.map((r) => r.index).sort((a, b) => a - b),
+    documents.map((_, i) => i),
+  )
+  // repeated texts get one score
+  for (const r of parallel) {
+    const twin = parallel.find((o) => documents[o.index].text === documents[r.index].text)
+    assert.equal(r.score, twin.score)
+  }
+  // and the reference documents score as transformers does
+  for (const pair of expected[NAME].pairs.filter((p) => p.query === QUERY && p.instruction === null && p.maxLength === null)) {
+    const hit = parallel.find((r) => documents[r.index].text === pair.document)
+    assert.ok(Math.abs(hit.score - pair.score) <= TOLERANCE[NAME], `${pair.id}: ${hit.score} vs ${pair.score}`)
+  }
+}
+
+describe('QMD ranking through llama-rerank/compat', () => {
+  test('4 contexts of 4096 tokens, threads split, groups of 10 in parallel = one context', async () => {
+    const llama = await compat.getLlama({ logLevel: compat.LlamaLogLevel.error })
+    const model = await llama.loadModel({ modelPath: fixture(NAME), gpuLayers: 0 })
+    const threads = Math.max(1, Math.floor(llama.cpuMathCores / MAX_CONTEXTS))
+    const contexts = await Promise.all(
+      Array.from({ length: MAX_CONTEXTS }, () => model.createRankingContext({ contextSize: CONTEXT_SIZE, threads })),
+    )
+    // 4096 is above the fixture's trained context: llama-rerank lowers it (node-llama-cpp would keep 4096)
+    for (const ctx of contexts) assert.equal(ctx.contextSize, expected[NAME].nCtxTrain)
+
+    const documents = candidates()
+    const parallel = await qmdRerank(contexts, QUERY, documents)
+    const single = await qmdRerank(contexts.slice(0, 1), QUERY, documents)
+    assertSameRanking(parallel, single, documents)
+
+    // a document longer than the lowered context: "throw" names the cause; "truncate" ranks it
+    const long = { file: 'long.md', text: 'The bicycle changed how people travel. '.repeat(200) }
+    await assert.rejects(qmdRerank(contexts, QUERY, [...documents, long]), /lowered to it/)
+    const lenient = await model.createRankingContext({ contextSize: CONTEXT_SIZE, threads, onOverflow: 'truncate' })
+    assert.equal((await qmdRerank([lenient], QUERY, [...documents, long])).length, documents.length + 1)
+
+    await model.dispose()
+    for (const ctx of [...contexts, lenient]) assert.equal(ctx.disposed, true)
+    await llama.dispose()
+  })
+})
+
+describe('QMD keeping node-llama-cpp models: createRankingContext(model, …)', () => {
+  test('the migration QMD needs: contexts from its LlamaModel, its tokenizer for truncation', async () => {
+    const nlc = await import('node-llama-cpp')
+    const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error })
+    const model = await llama.loadModel({ modelPath: fixture(NAME) })
+    const threads = Math.max(1, Math.floor(llama.cpuMathCores / MAX_CONTEXTS))
+    // was: model.createRankingContext({ contextSize, threads })
+    const contexts = await Promise.all(
+      Array.from({ length: MAX_CONTEXTS }, () => compat.createRankingContext(model, { contextSize: CONTEXT_SIZE, threads })),
+    )
+    for (const ctx of contexts) assert.equal(ctx.model, model)
+
+    const documents = qmdTruncate(model, QUERY, candidates())
+    const parallel = await qmdRerank(contexts, QUERY, documents)
+    const single = await qmdRerank(contexts.slice(0, 1), QUERY, documents)
+    assertSameRanking(parallel, single, documents)
+
+    // QMD disposes the model to free memory: the contexts go with it, as with node-llama-cpp
+    let events = 0
+    contexts[0].onDispose.createListener(() => events++)
+    await model.dispose()
+    for (const ctx of contexts) assert.equal(ctx.disposed, true)
+    await Promise.all(contexts.map((ctx) => ctx.dispose())) // the disposal already under way
+    assert.equal(events, 1)
+    await assert.rejects(contexts[0].rankAll(QUERY, ['d']), compat.DisposedError)
+    await llama.dispose()
+  })
+
+  // node-llama-cpp's LlamaModel.filename is the file's base name; its path is in `_modelPath`.
+  // The native createRankingContext at the package root reads `filename`, so it only finds the
+  // file when the current directory holds it. llama-rerank/compat's createRankingContext reads
+  // `_modelPath`. Remove `todo` once the native side reads `_modelPath` first.
+  test('the package root\'s createRankingContext(node-llama-cpp model)', { todo: 'native side reads filename (a base name)' }, async () => {
+    const nlc = await import('node-llama-cpp')
+    const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error })
+    const model = await llama.loadModel({ modelPath: fixture(NAME) })
+    const root = createRequire(import.meta.url)('llama-rerank')
+    try {
+      const ctx = await root.createRankingContext(model, { contextSize: 1024 })
+      await ctx.dispose()
+    } finally {
+      await llama.dispose()
+    }
+  })
+})
