@@ -57,7 +57,7 @@ export declare class RerankerModel {
  * node-llama-cpp's `LlamaModel`, so code that keeps node-llama-cpp for everything else swaps
  * only its ranking.
  */
-export declare function createRankingContext(model: string | { filename?: string; modelPath?: string }, options?: RankingContextOptions): Promise<RankingContext>
+export declare function createRankingContext(model: string | { filename?: string; modelPath?: string; _modelPath?: string }, options?: RankingContextOptions): Promise<RankingContext>
 
 /**
  * Loads a GGUF reranker. Rejects with `ERR_MODEL_NOT_FOUND`, `ERR_NOT_GGUF`,

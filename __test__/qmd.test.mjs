@@ -137,17 +137,17 @@ describe('QMD keeping node-llama-cpp models: createRankingContext(model, …)', 
     await llama.dispose()
   })
 
-  // node-llama-cpp's LlamaModel.filename is the file's base name; its path is in `_modelPath`.
-  // The native createRankingContext at the package root reads `filename`, so it only finds the
-  // file when the current directory holds it. llama-rerank/compat's createRankingContext reads
-  // `_modelPath`. Remove `todo` once the native side reads `_modelPath` first.
-  test('the package root\'s createRankingContext(node-llama-cpp model)', { todo: 'native side reads filename (a base name)' }, async () => {
+  // node-llama-cpp's LlamaModel.filename is the file's base name; its path is in `_modelPath`,
+  // which the native createRankingContext at the package root reads first.
+  test('the package root\'s createRankingContext(node-llama-cpp model)', async () => {
     const nlc = await import('node-llama-cpp')
     const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error })
     const model = await llama.loadModel({ modelPath: fixture(NAME) })
     const root = createRequire(import.meta.url)('llama-rerank')
     try {
       const ctx = await root.createRankingContext(model, { contextSize: 1024 })
+      const pair = expected[NAME].pairs[0]
+      assert.ok(Math.abs((await ctx.rank(pair.query, pair.document)) - pair.score) <= 1e-3)
       await ctx.dispose()
     } finally {
       await llama.dispose()

@@ -149,9 +149,19 @@ pub struct HubSettings {
     pub progress: bool,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+/// The environment variables that shape hub access.
+pub const ENV_NAMES: &[&str] = &[
+    "HF_HOME",
+    "XDG_CACHE_HOME",
+    "HOME",
+    "HF_HUB_CACHE",
+    "HUGGINGFACE_HUB_CACHE",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_TOKEN_PATH",
+    "HF_ENDPOINT",
+    "HF_HUB_OFFLINE",
+];
 
 fn truthy(value: &str) -> bool {
     matches!(
@@ -160,7 +170,7 @@ fn truthy(value: &str) -> bool {
     )
 }
 
-fn hf_home() -> PathBuf {
+fn hf_home(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
     if let Some(home) = env("HF_HOME") {
         return PathBuf::from(home);
     }
@@ -172,8 +182,16 @@ fn hf_home() -> PathBuf {
 }
 
 impl HubSettings {
+    /// From the process environment.
     pub fn from_env() -> Self {
-        let home = hf_home();
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// From variables looked up by `get` (JavaScript's `process.env`, which Bun does not
+    /// mirror into the C environment).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Self {
+        let env = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let home = hf_home(&env);
         let cache_dir = env("HF_HUB_CACHE")
             .or_else(|| env("HUGGINGFACE_HUB_CACHE"))
             .map(PathBuf::from)
@@ -207,11 +225,11 @@ impl HubSettings {
 // Resolution
 
 /// A plain path as is; a `hf:` URI as the cached file, downloaded first when missing.
-pub fn resolve_model(model: &str) -> Result<PathBuf> {
+pub fn resolve_model(model: &str, settings: &HubSettings) -> Result<PathBuf> {
     if !is_hub_uri(model) {
         return Ok(PathBuf::from(model));
     }
-    resolve(&parse(model)?, &HubSettings::from_env())
+    resolve(&parse(model)?, settings)
 }
 
 /// One download at a time per file in this process; the others then find it in the cache.
@@ -721,7 +739,7 @@ mod tests {
     #[test]
     fn plain_paths_are_returned_untouched() {
         assert_eq!(
-            resolve_model("fixtures/x.gguf").unwrap(),
+            resolve_model("fixtures/x.gguf", &HubSettings::from_env()).unwrap(),
             PathBuf::from("fixtures/x.gguf")
         );
     }

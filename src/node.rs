@@ -116,6 +116,27 @@ fn parse_scoring(value: Option<&str>) -> CoreResult<Option<ScoringMethod>> {
     }
 }
 
+/// Hub settings from JavaScript's `process.env` (read on the JavaScript thread: Bun does not
+/// mirror `process.env` changes into the C environment), falling back to the C environment.
+fn hub_settings(env: &Env) -> crate::hub::HubSettings {
+    let js_env: Option<Object> = env
+        .get_global()
+        .and_then(|g| g.get_named_property::<Object>("process"))
+        .and_then(|p| p.get_named_property::<Object>("env"))
+        .ok();
+    let mut vars = std::collections::HashMap::new();
+    for name in crate::hub::ENV_NAMES {
+        let value = match &js_env {
+            Some(object) => object.get::<String>(name).ok().flatten(),
+            None => std::env::var(name).ok(),
+        };
+        if let Some(v) = value {
+            vars.insert(*name, v);
+        }
+    }
+    crate::hub::HubSettings::from_vars(|name| vars.get(name).cloned())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Teardown
 
@@ -235,9 +256,10 @@ pub fn load_model<'env>(
         gpu_layers: options.gpu_layers,
         use_mmap: options.use_mmap,
     };
+    let hub = hub_settings(env);
     let work = blocking(move || {
         // A `hf:` URI becomes the cached file, downloaded when missing; a path stays as is.
-        let path = crate::hub::resolve_model(&model_path)?;
+        let path = crate::hub::resolve_model(&model_path, &hub)?;
         // Refuse a non-reranker before reading its weights.
         let (_, inspection) = inspect_file(&path)?;
         let plan = ScoringPlan::detect(&inspection, forced).map_err(|why| {
@@ -433,7 +455,8 @@ fn model_path_of(model: Unknown) -> CoreResult<String> {
         Ok(ValueType::Object) => {
             let object =
                 Object::from_unknown(model).map_err(|e| RerankError::invalid(e.to_string()))?;
-            for key in ["filename", "modelPath", "path"] {
+            // node-llama-cpp keeps the full path in `_modelPath`; its `filename` is the base name.
+            for key in ["_modelPath", "modelPath", "path", "filename"] {
                 if let Ok(Some(path)) = object.get::<String>(key) {
                     return Ok(path);
                 }
@@ -455,7 +478,7 @@ fn model_path_of(model: Unknown) -> CoreResult<String> {
 /// node-llama-cpp's `LlamaModel`, so code that keeps node-llama-cpp for everything else swaps
 /// only its ranking.
 #[napi(
-    ts_args_type = "model: string | { filename?: string; modelPath?: string }, options?: RankingContextOptions",
+    ts_args_type = "model: string | { filename?: string; modelPath?: string; _modelPath?: string }, options?: RankingContextOptions",
     ts_return_type = "Promise<RankingContext>"
 )]
 pub fn create_ranking_context<'env>(
@@ -475,8 +498,9 @@ pub fn create_ranking_context<'env>(
         Ok(p) => p,
         Err(e) => return rejected(env, e),
     };
+    let hub = hub_settings(env);
     let work = blocking(move || {
-        let model_path = crate::hub::resolve_model(&path)?;
+        let model_path = crate::hub::resolve_model(&path, &hub)?;
         let (_, inspection) = inspect_file(&model_path)?;
         let plan = ScoringPlan::detect(&inspection, options.scoring)
             .map_err(|why| RerankError::new(ErrorCode::NotAReranker, format!("{path}: {why}")))?;
@@ -512,12 +536,12 @@ pub fn resolve_model<'env>(
     model: String,
     options: Option<ResolveModelOptions>,
 ) -> Result<PromiseRaw<'env, String>> {
+    let mut settings = hub_settings(env);
     let work = blocking(move || {
         if !crate::hub::is_hub_uri(&model) {
             return Ok(model);
         }
         let uri = crate::hub::parse(&model)?;
-        let mut settings = crate::hub::HubSettings::from_env();
         if let Some(options) = options {
             settings.offline = options.offline.unwrap_or(settings.offline);
             settings.progress = options.progress.unwrap_or(settings.progress);
