@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Soak: many rank calls and create/dispose cycles of contexts and models in one process;
 // reports RSS after warm-up and at the end. Prints one JSON line.
-//   node --expose-gc scripts/soak.mjs [--rank-calls 10000] [--cycles 200] [--model FILE]
+//   node --expose-gc scripts/soak.mjs [--rank-calls 10000] [--cycles 200] [--model FILE] [--threads 1]
 import { parseArgs } from 'node:util'
 import { createRequire } from 'node:module'
 import path from 'node:path'
@@ -14,8 +14,11 @@ const { values } = parseArgs({
     'rank-calls': { type: 'string', default: '10000' },
     cycles: { type: 'string', default: '200' },
     model: { type: 'string', default: path.join(root, 'fixtures', 'qwen3-reranker-pooled.gguf') },
+    // memory, not speed, is measured: one thread keeps a busy machine from stretching the run
+    threads: { type: 'string', default: '1' },
   },
 })
+const threads = Number(values.threads)
 const rankCalls = Number(values['rank-calls'])
 const cycles = Number(values.cycles)
 const mb = () => process.memoryUsage().rss / 2 ** 20
@@ -36,11 +39,11 @@ async function rankPhase(context, n) {
 }
 async function cyclePhase(model, n) {
   for (let i = 0; i < n; i++) {
-    const context = await model.createRankingContext({ contextSize: 512 })
+    const context = await model.createRankingContext({ contextSize: 512, threads })
     await context.rank('q', docs[i % docs.length])
     await context.dispose()
     const other = await loadModel(values.model)
-    const c2 = await other.createRankingContext({ contextSize: 256 })
+    const c2 = await other.createRankingContext({ contextSize: 256, threads })
     await c2.rank('q', 'd')
     await other.dispose()
   }
@@ -48,7 +51,7 @@ async function cyclePhase(model, n) {
 
 const started = performance.now()
 const model = await loadModel(values.model)
-const context = await model.createRankingContext({ contextSize: 512 })
+const context = await model.createRankingContext({ contextSize: 512, threads })
 // warm-up: allocator pools, JIT, llama.cpp buffers
 await rankPhase(context, Math.min(1000, rankCalls))
 await cyclePhase(model, Math.min(20, cycles))
