@@ -1,40 +1,120 @@
-//! Packing sequences into decode batches.
+//! Planning the decode calls of one ranking call.
 //!
-//! Every sequence gets its own sequence id inside a batch, so a batch holds as many
-//! documents as fit in `max_tokens` and `max_sequences`. A sequence longer than a batch is
-//! evaluated alone, in chunks (only causal models; bidirectional ones are given a batch as
-//! large as their context). Packing never changes scores: sequences do not see each other.
+//! Every document gets its own sequence id ("slot") while it is being evaluated. For causal
+//! models the documents' tokens form one stream that fills every decode call to
+//! `max_tokens`: a document may start in one call and end in the next (its earlier tokens
+//! wait in the KV cache), so no call runs half-empty. A slot is reused once its document's
+//! last token has been evaluated. Bidirectional models must see a whole document in one call,
+//! so for them documents are only packed whole. Packing never changes scores: sequences do
+//! not see each other.
 
 /// Limits of one decode call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchScheduler {
+    /// Tokens per decode call.
     pub max_tokens: usize,
+    /// Documents in flight at once (sequence ids available).
     pub max_sequences: usize,
+    /// Whether a document may be split across decode calls (causal models).
+    pub split: bool,
+}
+
+/// A run of one document's tokens inside a decode call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    /// Index of the document in the call.
+    pub sequence: usize,
+    /// Its slot (sequence id minus one) while it is in flight.
+    pub slot: usize,
+    /// Token range, relative to the part of the document that is evaluated.
+    pub start: usize,
+    pub end: usize,
+    /// Whether the range ends the document: its score is read after this call.
+    pub last: bool,
+}
+
+/// One decode call.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Step {
+    pub pieces: Vec<Piece>,
+}
+
+impl Step {
+    pub fn tokens(&self) -> usize {
+        self.pieces.iter().map(|p| p.end - p.start).sum()
+    }
+}
+
+/// The decode calls of a ranking call and the KV cells they keep at most.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    /// Cells held at once by documents in flight (not counting a shared prefix).
+    pub max_cells: usize,
 }
 
 impl BatchScheduler {
-    /// Groups sequence indices into batches, keeping the input order.
-    pub fn plan(&self, lengths: &[usize]) -> Vec<Vec<usize>> {
-        let mut groups: Vec<Vec<usize>> = Vec::new();
-        let mut current: Vec<usize> = Vec::new();
-        let mut tokens = 0;
-        for (i, &len) in lengths.iter().enumerate() {
-            let fits = tokens + len <= self.max_tokens && current.len() < self.max_sequences;
-            if !fits && !current.is_empty() {
-                groups.push(std::mem::take(&mut current));
-                tokens = 0;
+    /// Plans the evaluation of documents of the given lengths (in tokens), in input order.
+    pub fn plan(&self, lengths: &[usize]) -> Plan {
+        let max_tokens = self.max_tokens.max(1);
+        let mut free: Vec<usize> = (0..self.max_sequences.max(1)).rev().collect();
+        // (sequence, slot, tokens evaluated so far)
+        let mut active: Vec<(usize, usize, usize)> = Vec::new();
+        let mut next = 0;
+        let mut plan = Plan::default();
+        loop {
+            let mut budget = max_tokens;
+            let mut step = Step::default();
+            for (sequence, slot, done) in active.iter_mut() {
+                if budget == 0 {
+                    break;
+                }
+                let take = budget.min(lengths[*sequence] - *done);
+                let end = *done + take;
+                step.pieces.push(Piece {
+                    sequence: *sequence,
+                    slot: *slot,
+                    start: *done,
+                    end,
+                    last: end == lengths[*sequence],
+                });
+                *done = end;
+                budget -= take;
             }
-            current.push(i);
-            tokens += len;
-            if tokens >= self.max_tokens {
-                groups.push(std::mem::take(&mut current));
-                tokens = 0;
+            while budget > 0 && next < lengths.len() {
+                let len = lengths[next];
+                let fits = self.split || len <= budget || step.pieces.is_empty();
+                if !fits {
+                    break;
+                }
+                let Some(slot) = free.pop() else { break };
+                let take = if self.split { budget.min(len) } else { len };
+                step.pieces.push(Piece {
+                    sequence: next,
+                    slot,
+                    start: 0,
+                    end: take,
+                    last: take == len,
+                });
+                active.push((next, slot, take));
+                budget = budget.saturating_sub(take);
+                next += 1;
             }
+            if step.pieces.is_empty() {
+                break;
+            }
+            let cells: usize = active.iter().map(|a| a.2).sum();
+            plan.max_cells = plan.max_cells.max(cells);
+            active.retain(|&(sequence, slot, done)| {
+                let finished = done == lengths[sequence];
+                if finished {
+                    free.push(slot);
+                }
+                !finished
+            });
+            plan.steps.push(step);
         }
-        if !current.is_empty() {
-            groups.push(current);
-        }
-        groups
+        plan
     }
 }
 
@@ -42,32 +122,113 @@ impl BatchScheduler {
 mod tests {
     use super::*;
 
-    #[test]
-    fn packs_in_order_within_limits() {
-        let s = BatchScheduler {
-            max_tokens: 10,
-            max_sequences: 3,
-        };
-        assert_eq!(s.plan(&[3, 3, 3, 3]), vec![vec![0, 1, 2], vec![3]]);
-        assert_eq!(s.plan(&[6, 5, 4]), vec![vec![0], vec![1, 2]]);
-        assert_eq!(s.plan(&[25, 1, 1]), vec![vec![0], vec![1, 2]]);
-        assert_eq!(s.plan(&[10, 10]), vec![vec![0], vec![1]]);
-        assert!(s.plan(&[]).is_empty());
+    fn check(s: BatchScheduler, lengths: &[usize]) -> Plan {
+        let plan = s.plan(lengths);
+        // every token of every document exactly once, in order, in one slot per document
+        let mut seen = vec![0usize; lengths.len()];
+        let mut slot_of = vec![None; lengths.len()];
+        let mut finished = 0;
+        for step in &plan.steps {
+            assert!(step.tokens() <= s.max_tokens || (!s.split && step.pieces.len() == 1));
+            let mut slots: Vec<usize> = step.pieces.iter().map(|p| p.slot).collect();
+            slots.sort_unstable();
+            slots.dedup();
+            assert_eq!(slots.len(), step.pieces.len(), "a slot twice in one call");
+            for p in &step.pieces {
+                assert!(p.slot < s.max_sequences);
+                assert_eq!(p.start, seen[p.sequence]);
+                assert_eq!(*slot_of[p.sequence].get_or_insert(p.slot), p.slot);
+                seen[p.sequence] = p.end;
+                assert_eq!(p.last, p.end == lengths[p.sequence]);
+                finished += p.last as usize;
+                if !s.split {
+                    assert_eq!(
+                        (p.start, p.end),
+                        (0, lengths[p.sequence]),
+                        "split although not allowed"
+                    );
+                }
+            }
+        }
+        assert_eq!(seen, lengths);
+        assert_eq!(finished, lengths.len());
+        plan
     }
 
     #[test]
-    fn every_index_once() {
+    fn causal_calls_are_filled_to_the_brim() {
         let s = BatchScheduler {
-            max_tokens: 17,
-            max_sequences: 4,
+            max_tokens: 10,
+            max_sequences: 3,
+            split: true,
         };
-        let lengths: Vec<usize> = (0..200).map(|i| (i * 7919) % 23 + 1).collect();
-        let plan = s.plan(&lengths);
-        let flat: Vec<usize> = plan.iter().flatten().copied().collect();
-        assert_eq!(flat, (0..200).collect::<Vec<_>>());
-        for g in &plan {
-            let sum: usize = g.iter().map(|&i| lengths[i]).sum();
-            assert!(g.len() == 1 || (sum <= 17 && g.len() <= 4));
+        let plan = check(s, &[4, 4, 4, 4]);
+        assert_eq!(
+            plan.steps.iter().map(Step::tokens).collect::<Vec<_>>(),
+            vec![10, 6]
+        );
+        let plan = check(s, &[25, 3]);
+        assert_eq!(
+            plan.steps.iter().map(Step::tokens).collect::<Vec<_>>(),
+            vec![10, 10, 8]
+        );
+        assert_eq!(plan.max_cells, 25 + 3);
+    }
+
+    #[test]
+    fn slots_are_reused_and_bounded() {
+        let s = BatchScheduler {
+            max_tokens: 100,
+            max_sequences: 2,
+            split: true,
+        };
+        let plan = check(s, &[5, 5, 5, 5, 5]);
+        assert_eq!(plan.steps.len(), 3);
+        assert_eq!(plan.max_cells, 10);
+    }
+
+    #[test]
+    fn encoders_get_whole_documents() {
+        let s = BatchScheduler {
+            max_tokens: 10,
+            max_sequences: 3,
+            split: false,
+        };
+        let plan = check(s, &[3, 3, 3, 3]);
+        assert_eq!(
+            plan.steps
+                .iter()
+                .map(|s| s.pieces.len())
+                .collect::<Vec<_>>(),
+            vec![3, 1]
+        );
+        let plan = check(s, &[6, 5, 4]);
+        assert_eq!(plan.steps.len(), 2);
+        assert!(check(s, &[]).steps.is_empty());
+    }
+
+    #[test]
+    fn many_random_plans_are_consistent() {
+        let mut x: u64 = 88172645463325252;
+        let mut rand = |m: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % m as u64) as usize
+        };
+        for _ in 0..300 {
+            let n = rand(40);
+            let lengths: Vec<usize> = (0..n).map(|_| rand(60) + 1).collect();
+            let split = rand(2) == 0;
+            let max_tokens = if split { rand(70) + 1 } else { 60 + rand(30) };
+            check(
+                BatchScheduler {
+                    max_tokens,
+                    max_sequences: rand(8) + 1,
+                    split,
+                },
+                &lengths,
+            );
         }
     }
 }

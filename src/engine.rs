@@ -17,7 +17,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
-use crate::batch_scheduler::BatchScheduler;
+use crate::batch_scheduler::{BatchScheduler, Plan};
 use crate::error::{ErrorCode, RerankError, Result};
 use crate::gguf::{GgufError, GgufHeader};
 use crate::model_inspection::ModelInspection;
@@ -263,8 +263,8 @@ pub trait BatchObserver {
 pub struct CallLayout {
     /// Tokens shared by every sequence, evaluated once into sequence 0.
     pub prefix: usize,
-    /// Groups of sequence indices evaluated together, each in its own sequence id.
-    pub groups: Vec<Vec<usize>>,
+    /// The decode calls for the rest of each sequence.
+    pub plan: Plan,
     /// KV cells the call needs at most.
     pub kv_needed: usize,
 }
@@ -371,18 +371,15 @@ impl ScoringContext {
         let scheduler = BatchScheduler {
             max_tokens: self.batch_tokens() as usize,
             max_sequences: self.document_slots() as usize,
+            split: !self.is_encoder(),
         };
         let lengths: Vec<usize> = sequences.iter().map(|s| s.len() - prefix).collect();
-        let groups = scheduler.plan(&lengths);
-        let largest_group = groups
-            .iter()
-            .map(|g| g.iter().map(|&i| lengths[i]).sum::<usize>())
-            .max()
-            .unwrap_or(0);
+        let plan = scheduler.plan(&lengths);
+        let kv_needed = prefix + plan.max_cells;
         CallLayout {
             prefix,
-            groups,
-            kv_needed: prefix + largest_group,
+            plan,
+            kv_needed,
         }
     }
 
@@ -500,57 +497,35 @@ impl ScoringContext {
                 }
             }
             let mut done = 0;
-            for group in &layout.groups {
+            for step in &layout.plan.steps {
                 observer.before_batch()?;
-                let mut last_index = vec![0i32; group.len()];
-                let longest = group
-                    .iter()
-                    .map(|&i| sequences[i].len() - prefix)
-                    .max()
-                    .unwrap_or(0);
-                if group.len() == 1 && longest > n_batch {
-                    // One long sequence, in chunks (causal models only).
-                    let idx = group[0];
-                    let seq = 1;
-                    if prefix > 0 {
+                batch.clear();
+                // (document, sequence id, batch index of its last token)
+                let mut finishing: Vec<(usize, i32, i32)> = Vec::new();
+                for piece in &step.pieces {
+                    let seq = piece.slot as i32 + 1;
+                    if piece.start == 0 && prefix > 0 {
                         ctx.copy_kv_cache_seq(0, seq, None, None)
                             .map_err(|e| internal(e.to_string()))?;
                     }
-                    let tokens = &sequences[idx];
-                    for start in (prefix..tokens.len()).step_by(n_batch) {
-                        batch.clear();
-                        let end = (start + n_batch).min(tokens.len());
-                        for (pos, &t) in tokens.iter().enumerate().take(end).skip(start) {
-                            let output = pooled || pos == tokens.len() - 1;
-                            batch
-                                .add(LlamaToken(t), pos as i32, &[seq], output)
-                                .map_err(add_error)?;
-                        }
-                        last_index[0] = batch.n_tokens() - 1;
-                        ctx.decode(batch).map_err(|e| decode_error(&e))?;
+                    let (from, to) = (prefix + piece.start, prefix + piece.end);
+                    for (pos, &t) in sequences[piece.sequence]
+                        .iter()
+                        .enumerate()
+                        .take(to)
+                        .skip(from)
+                    {
+                        let output = pooled || (piece.last && pos + 1 == to);
+                        batch
+                            .add(LlamaToken(t), pos as i32, &[seq], output)
+                            .map_err(add_error)?;
                     }
-                } else {
-                    batch.clear();
-                    for (slot, &idx) in group.iter().enumerate() {
-                        let seq = slot as i32 + 1;
-                        if prefix > 0 {
-                            ctx.copy_kv_cache_seq(0, seq, None, None)
-                                .map_err(|e| internal(e.to_string()))?;
-                        }
-                        let tokens = &sequences[idx];
-                        let last = tokens.len() - 1;
-                        for (pos, &t) in tokens.iter().enumerate().skip(prefix) {
-                            let output = pooled || pos == last;
-                            batch
-                                .add(LlamaToken(t), pos as i32, &[seq], output)
-                                .map_err(add_error)?;
-                        }
-                        last_index[slot] = batch.n_tokens() - 1;
+                    if piece.last {
+                        finishing.push((piece.sequence, seq, batch.n_tokens() - 1));
                     }
-                    ctx.decode(batch).map_err(|e| decode_error(&e))?;
                 }
-                for (slot, &idx) in group.iter().enumerate() {
-                    let seq = slot as i32 + 1;
+                ctx.decode(batch).map_err(|e| decode_error(&e))?;
+                for &(idx, seq, last_index) in &finishing {
                     let read = if pooled {
                         let values = ctx.embeddings_seq_ith(seq).map_err(|e| {
                             RerankError::new(
@@ -562,7 +537,7 @@ impl ScoringContext {
                         plan.score(ModelOutput::Pooled(values))
                     } else {
                         let (yes, no) = yes_no.expect("lm-head plans carry yes/no ids");
-                        let logits = ctx.get_logits_ith(last_index[slot]);
+                        let logits = ctx.get_logits_ith(last_index);
                         plan.score(ModelOutput::YesNoLogits {
                             yes: logits[yes as usize],
                             no: logits[no as usize],
@@ -577,13 +552,11 @@ impl ScoringContext {
                             ),
                         )
                     })?;
-                }
-                // Free the documents' cells; the prefix stays with sequence 0.
-                for slot in 0..group.len() {
-                    ctx.clear_kv_cache_seq(Some(slot as u32 + 1), None, None)
+                    // Free the document's cells; the prefix stays with sequence 0.
+                    ctx.clear_kv_cache_seq(Some(seq as u32), None, None)
                         .map_err(|e| internal(e.to_string()))?;
                 }
-                done += group.len();
+                done += finishing.len();
                 observer.after_batch(done, total)?;
             }
             Ok(())
