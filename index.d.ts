@@ -113,11 +113,11 @@ export interface RankingContextOptions {
   /** Tokens per (query, document) pair at most. Default: the trained context, at most 8192. */
   contextSize?: number
   /**
-   * Tokens per decode call. Default: 512 for generative models; cross-encoders always
-   * take their context size (a pair must fit one batch).
+   * Tokens per decode call. Default: 512 for generative models, whose documents may span
+   * calls; cross-encoders always take their context size (a pair must fit one call).
    */
   batchSize?: number
-  /** Documents evaluated side by side in one decode call. Default: 32. */
+  /** Documents in flight at once, each in its own sequence of the KV cache. Default: 32. */
   sequences?: number
   /** CPU threads. Default: all physical cores. */
   threads?: number

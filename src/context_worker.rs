@@ -17,7 +17,7 @@ use crate::scoring::{ScoringMethod, ScoringPlan};
 
 /// Default upper bound of the context size, whatever the model was trained for.
 pub const DEFAULT_MAX_CONTEXT: u32 = 8192;
-/// Default number of documents evaluated side by side.
+/// Default number of documents in flight at once.
 pub const DEFAULT_SEQUENCES: u32 = 32;
 /// Default tokens per decode call of causal models: llama.cpp's micro-batch.
 pub const DEFAULT_CAUSAL_BATCH: u32 = 512;

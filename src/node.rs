@@ -296,10 +296,10 @@ pub fn load_model<'env>(
 pub struct RankingContextOptions {
     /// Tokens per (query, document) pair at most. Default: the trained context, at most 8192.
     pub context_size: Option<u32>,
-    /// Tokens per decode call. Default: 512 for generative models; cross-encoders always
-    /// take their context size (a pair must fit one batch).
+    /// Tokens per decode call. Default: 512 for generative models, whose documents may span
+    /// calls; cross-encoders always take their context size (a pair must fit one call).
     pub batch_size: Option<u32>,
-    /// Documents evaluated side by side in one decode call. Default: 32.
+    /// Documents in flight at once, each in its own sequence of the KV cache. Default: 32.
     pub sequences: Option<u32>,
     /// CPU threads. Default: all physical cores.
     pub threads: Option<u32>,
@@ -612,6 +612,19 @@ fn type_name(t: ValueType) -> &'static str {
     }
 }
 
+/// The arguments of `rankAll` and `rankAndSort`, checked.
+fn many_arguments(
+    query: Unknown,
+    documents: Unknown,
+    options: Option<RankOptions>,
+) -> CoreResult<(String, Vec<String>, CallOptions)> {
+    Ok((
+        read_string(query, "query")?,
+        read_documents(documents)?,
+        call_options(options)?,
+    ))
+}
+
 fn read_documents(value: Unknown) -> CoreResult<Vec<String>> {
     if !value.is_array().unwrap_or(false) {
         let t = value.get_type().map(type_name).unwrap_or("unknown");
@@ -750,13 +763,7 @@ impl RankingContext {
         documents: Unknown,
         options: Option<RankOptions>,
     ) -> Result<PromiseRaw<'env, Vec<f64>>> {
-        let prepared = (|| {
-            CoreResult::Ok((
-                read_string(query, "query")?,
-                read_documents(documents)?,
-                call_options(options)?,
-            ))
-        })();
+        let prepared = many_arguments(query, documents, options);
         match prepared {
             Err(e) => rejected(env, e),
             Ok((query, documents, opts)) => {
@@ -779,13 +786,7 @@ impl RankingContext {
         documents: Unknown,
         options: Option<RankOptions>,
     ) -> Result<PromiseRaw<'env, Vec<RankedDocument>>> {
-        let prepared = (|| {
-            CoreResult::Ok((
-                read_string(query, "query")?,
-                read_documents(documents)?,
-                call_options(options)?,
-            ))
-        })();
+        let prepared = many_arguments(query, documents, options);
         match prepared {
             Err(e) => rejected(env, e),
             Ok((query, documents, opts)) => {
