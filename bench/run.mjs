@@ -270,6 +270,27 @@ async function main() {
   }
 
   const runs = []
+  const total = args.rounds * args.models.reduce((n, m) => n + plans.filter((p) => p.model === m && !p.notRun).length * args.engines.filter((e) => e !== 'limit').length + (args.engines.includes('limit') ? 1 : 0), 0)
+  const write = (done) => {
+    const summary = summarize(args, plans, runs, modelFiles)
+    const finished = new Date()
+    const result = {
+      command,
+      complete: done,
+      measurements: `${runs.length} of ${total}`,
+      startedAt: started.toISOString(),
+      minutes: +((finished - started) / 60000).toFixed(1),
+      machine: { ...machine, loadAverageStart: loadStart, loadAverageEnd: os.loadavg(), busiestProcessesAtStart: procsStart, busiestProcessesAtEnd: topProcesses() },
+      settings: { documentsLimit: args.docs || null, rounds: args.rounds, threads: args.threads, contextSize: Object.fromEntries(args.models.map((m) => [m, MODELS[m].contextSize])), limitBatch: 512 },
+      models: Object.fromEntries(args.models.map((m) => [m, { file: MODELS[m].file, label: MODELS[m].label, bytes: modelFiles[m].bytes }])),
+      workloads: Object.fromEntries(args.workloads.map((w) => [w, { ...WORKLOADS[w] }])),
+      summary,
+      runs,
+    }
+    writeFileSync(args.out + '.json', JSON.stringify(result, null, 1) + '\n')
+    writeFileSync(args.out + '.md', markdown(result))
+    return result
+  }
   const pairEngines = args.engines.filter((e) => e !== 'limit')
   for (let round = 0; round < args.rounds; round++) {
     const reverse = round % 2 === 1
@@ -300,6 +321,7 @@ async function main() {
           othersCpuShareDuring: Number.isFinite(others) ? +Math.max(0, others).toFixed(3) : null,
         })
         runs.push(r)
+        write(false)
         const what = t.engine === 'limit' ? `${m} limit` : `${m} ${t.plan.workload} ${t.engine}`
         if (!r.ok) log(`round ${round + 1}: ${what}: ${r.unsupported ? 'refused' : 'FAILED'}: ${r.error}`)
         else if (t.engine === 'limit') log(`round ${round + 1}: ${what}: ${r.tokensPerSecond.toFixed(1)} tokens/s (others ${pct(r.othersCpuShareDuring)})`)
@@ -308,21 +330,7 @@ async function main() {
     }
   }
 
-  const summary = summarize(args, plans, runs, modelFiles)
-  const finished = new Date()
-  const result = {
-    command,
-    startedAt: started.toISOString(),
-    minutes: +((finished - started) / 60000).toFixed(1),
-    machine: { ...machine, loadAverageStart: loadStart, loadAverageEnd: os.loadavg(), busiestProcessesAtStart: procsStart, busiestProcessesAtEnd: topProcesses() },
-    settings: { documentsLimit: args.docs || null, rounds: args.rounds, threads: args.threads, contextSize: Object.fromEntries(args.models.map((m) => [m, MODELS[m].contextSize])), limitBatch: 512 },
-    models: Object.fromEntries(args.models.map((m) => [m, { file: MODELS[m].file, label: MODELS[m].label, bytes: modelFiles[m].bytes }])),
-    workloads: Object.fromEntries(args.workloads.map((w) => [w, { ...WORKLOADS[w] }])),
-    summary,
-    runs,
-  }
-  writeFileSync(args.out + '.json', JSON.stringify(result, null, 1) + '\n')
-  writeFileSync(args.out + '.md', markdown(result))
+  const result = write(true)
   log(`wrote ${path.relative(ROOT, args.out)}.md and .json (${result.minutes} min)`)
 }
 
@@ -423,6 +431,7 @@ function markdown(res) {
   const L = []
   const { summary, machine, settings } = res
   L.push('# Benchmark results', '')
+  if (!res.complete) L.push(`**Partial: ${res.measurements} measurements so far.**`, '')
   L.push(`Command: \`${res.command}\` (${res.minutes} min, started ${res.startedAt}).`, '')
   L.push(`Machine: ${machine.cpu}, ${machine.logicalCpus} logical CPUs (${machine.cpuFlags.join(', ')}), ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}. ` +
     `Load average at start ${machine.loadAverageStart.map((x) => x.toFixed(2)).join(' / ')}, at end ${machine.loadAverageEnd.map((x) => x.toFixed(2)).join(' / ')}.`, '')
