@@ -19,6 +19,8 @@ export declare class RankingContext {
   rankAndSort(query: string, documents: string[], options?: RankOptions): Promise<RankedDocument[]>
   /** The number of tokens the pair takes, before any truncation. */
   calculateInputLength(query: string, document: string): number
+  /** What the last successful `rank`/`rankAll`/`rankAndSort` call cost; `null` before one. */
+  get lastCallStats(): CallStatistics | null
   /** Tokens per pair at most. */
   get contextSize(): number
   /** Whether `dispose()` has been called (directly or through the model). */
@@ -49,6 +51,25 @@ export declare class RerankerModel {
   dispose(): Promise<void>
   /** Same as `dispose()`, for `await using`. */
   [globalThis.Symbol.asyncDispose](): Promise<void>
+}
+
+/** What the last call of a context cost. */
+export interface CallStatistics {
+  /** Documents scored. */
+  documents: number
+  /** Tokens of all (query, document) prompts. */
+  pairTokens: number
+  /**
+   * Tokens evaluated: the prompt prefix the documents share once, then each document's
+   * remainder (fewer than `pairTokens` for generative rerankers).
+   */
+  tokensComputed: number
+  /** Tokens of the shared prompt prefix (0 for cross-encoders). */
+  prefixTokens: number
+  /** llama.cpp decode calls. */
+  decodeCalls: number
+  /** KV cache cells of the llama.cpp context (0 for cross-encoders, which keep none). */
+  kvCells: number
 }
 
 /**

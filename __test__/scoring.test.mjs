@@ -176,3 +176,26 @@ describe('createRankingContext(model, options) from the package root', () => {
     await assert.rejects(lib.createRankingContext(fixture('bert-embedding.gguf')), { code: 'ERR_NOT_A_RERANKER' })
   })
 })
+
+describe('lastCallStats', () => {
+  test('generative rerankers compute the shared prefix once; cross-encoders compute every token', async () => {
+    const qwen = await lib.loadModel(fixture('qwen3-reranker-pooled.gguf'))
+    const ctx = await qwen.createRankingContext({ contextSize: 1024 })
+    assert.equal(ctx.lastCallStats, null)
+    const docs = ['Paris is the capital.', 'Bananas are yellow.', 'The Seine flows through Paris.']
+    await ctx.rankAll('What is the capital of France?', docs)
+    const s = ctx.lastCallStats
+    const pairTokens = docs.reduce((n, d) => n + ctx.calculateInputLength('What is the capital of France?', d), 0)
+    assert.equal(s.documents, 3)
+    assert.equal(s.pairTokens, pairTokens)
+    assert.ok(s.prefixTokens > 60, JSON.stringify(s))
+    assert.equal(s.tokensComputed, pairTokens - 2 * s.prefixTokens)
+    assert.ok(s.kvCells >= s.tokensComputed)
+    await qwen.dispose()
+    const bert = await lib.loadModel(fixture('bert-reranker-pooler.gguf'))
+    const b = await bert.createRankingContext()
+    await b.rankAll('q', ['a', 'b'])
+    assert.deepEqual({ ...b.lastCallStats }, { documents: 2, pairTokens: 10, tokensComputed: 10, prefixTokens: 0, decodeCalls: 1, kvCells: 0 })
+    await bert.dispose()
+  })
+})

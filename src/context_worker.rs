@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::engine::{BatchObserver, ContextSettings, LoadedModel, ScoringContext};
+use crate::engine::{BatchObserver, CallStats, ContextSettings, LoadedModel, ScoringContext};
 use crate::error::{ErrorCode, RerankError, Result};
 use crate::prompt::{
     EncodedPair, OverflowPolicy, PromptBuilder, PromptTemplate, DEFAULT_INSTRUCTION,
@@ -162,6 +162,7 @@ pub struct ContextWorker {
     shared: Mutex<Option<Arc<ContextShared>>>,
     disposed: Arc<AtomicBool>,
     context_size: u32,
+    last_stats: Arc<Mutex<Option<CallStats>>>,
     sender: Mutex<Option<mpsc::Sender<(RankRequest, Reply)>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -172,6 +173,8 @@ impl ContextWorker {
         let (sender, receiver) = mpsc::channel::<(RankRequest, Reply)>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
         let thread_shared = shared.clone();
+        let last_stats: Arc<Mutex<Option<CallStats>>> = Arc::default();
+        let thread_stats = last_stats.clone();
         let thread = std::thread::Builder::new()
             .name("llama-rerank-context".into())
             .spawn(move || {
@@ -205,6 +208,10 @@ impl ContextWorker {
                     .unwrap_or_else(|_| {
                         Err(RerankError::new(ErrorCode::Internal, "panic while ranking"))
                     });
+                    if result.is_ok() {
+                        *thread_stats.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(context.last_stats());
+                    }
                     let _ = reply.send(result);
                 }
                 drop(context);
@@ -217,6 +224,7 @@ impl ContextWorker {
             Ok(Ok(())) => Ok(Self {
                 disposed: shared.disposed.clone(),
                 context_size: shared.settings.context_size,
+                last_stats,
                 shared: Mutex::new(Some(shared)),
                 sender: Mutex::new(Some(sender)),
                 thread: Mutex::new(Some(thread)),
@@ -263,6 +271,11 @@ impl ContextWorker {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(|| RerankError::disposed("ranking context"))
+    }
+
+    /// What the last successful call cost, if there was one.
+    pub fn last_stats(&self) -> Option<CallStats> {
+        *self.last_stats.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Tokens per pair at most.

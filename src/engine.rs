@@ -238,6 +238,20 @@ struct LiveContext {
     kv_size: u32,
 }
 
+/// What one call cost: tokens evaluated and how.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStats {
+    pub documents: usize,
+    /// Tokens of all pairs, as prompts.
+    pub pair_tokens: usize,
+    /// Tokens evaluated: the shared prefix once, then each document's remainder.
+    pub tokens_computed: usize,
+    pub prefix_tokens: usize,
+    pub decode_calls: usize,
+    /// KV cells of the llama.cpp context used for the call.
+    pub kv_cells: usize,
+}
+
 /// Scores token sequences with one model and one scoring plan.
 ///
 /// The llama.cpp context is sized from what calls need, not from `context_size`: a causal
@@ -248,6 +262,7 @@ pub struct ScoringContext {
     live: Option<LiveContext>,
     settings: ContextSettings,
     yes_no: Option<(TokenId, TokenId)>,
+    last_stats: CallStats,
 }
 
 /// What the caller lets happen between batches: progress, abort and disposal checks.
@@ -306,6 +321,7 @@ impl ScoringContext {
             live: None,
             settings,
             yes_no,
+            last_stats: CallStats::default(),
         };
         // Create a first context now, so that a model llama.cpp cannot run fails here and
         // not on the first call.
@@ -327,6 +343,11 @@ impl ScoringContext {
 
     pub fn settings(&self) -> &ContextSettings {
         &self.settings
+    }
+
+    /// What the last `score` call cost.
+    pub fn last_stats(&self) -> CallStats {
+        self.last_stats
     }
 
     /// The KV cells of the current llama.cpp context (0 before the first one).
@@ -472,6 +493,16 @@ impl ScoringContext {
         }
         let layout = self.layout(sequences);
         self.ensure_kv(layout.kv_needed)?;
+        self.last_stats = CallStats {
+            documents: total,
+            pair_tokens: sequences.iter().map(Vec::len).sum(),
+            tokens_computed: layout.prefix
+                + layout.plan.steps.iter().map(|s| s.tokens()).sum::<usize>(),
+            prefix_tokens: layout.prefix,
+            decode_calls: layout.plan.steps.len()
+                + layout.prefix.div_ceil(self.batch_tokens() as usize),
+            kv_cells: if self.is_encoder() { 0 } else { self.kv_size() as usize },
+        };
         let plan = self.settings.plan;
         let pooled = self.pooled();
         let yes_no = self.yes_no;

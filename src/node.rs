@@ -570,6 +570,24 @@ pub struct RankOptions<'a> {
     pub on_progress: Option<Function<'a, FnArgs<(u32, u32)>, Unknown<'static>>>,
 }
 
+/// What the last call of a context cost.
+#[napi(object)]
+pub struct CallStatistics {
+    /// Documents scored.
+    pub documents: u32,
+    /// Tokens of all (query, document) prompts.
+    pub pair_tokens: u32,
+    /// Tokens evaluated: the prompt prefix the documents share once, then each document's
+    /// remainder (fewer than `pairTokens` for generative rerankers).
+    pub tokens_computed: u32,
+    /// Tokens of the shared prompt prefix (0 for cross-encoders).
+    pub prefix_tokens: u32,
+    /// llama.cpp decode calls.
+    pub decode_calls: u32,
+    /// KV cache cells of the llama.cpp context (0 for cross-encoders, which keep none).
+    pub kv_cells: u32,
+}
+
 /// A document with its score and its position in the input.
 #[napi(object)]
 pub struct RankedDocument {
@@ -838,6 +856,19 @@ impl RankingContext {
                 .map_err(|_| RerankError::new(ErrorCode::Internal, "unbounded encoding failed"))
         })();
         outcome.map_err(|e| js_error(&env, &e))
+    }
+
+    /// What the last successful `rank`/`rankAll`/`rankAndSort` call cost; `null` before one.
+    #[napi(getter)]
+    pub fn last_call_stats(&self) -> Option<CallStatistics> {
+        self.worker.last_stats().map(|s| CallStatistics {
+            documents: s.documents as u32,
+            pair_tokens: s.pair_tokens as u32,
+            tokens_computed: s.tokens_computed as u32,
+            prefix_tokens: s.prefix_tokens as u32,
+            decode_calls: s.decode_calls as u32,
+            kv_cells: s.kv_cells as u32,
+        })
     }
 
     /// Tokens per pair at most.
