@@ -41,10 +41,7 @@ fn parse_args() -> Args {
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .unwrap_or_else(|| panic!("{name} needs a value"))
-        };
+        let mut value = |name: &str| it.next().unwrap_or_else(|| panic!("{name} needs a value"));
         match a.as_str() {
             "--threads" => args.threads = value("--threads").parse().expect("--threads"),
             "--batch" => args.batch = value("--batch").parse().expect("--batch"),
@@ -75,7 +72,12 @@ fn cpu_seconds() -> f64 {
     // fields after the command name, which is in parentheses and may hold spaces
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name
     (tick(11) + tick(12)) / 100.0
 }
@@ -115,9 +117,7 @@ fn main() {
             LlamaPoolingType::None
         })
         .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
-    let mut ctx = model
-        .new_context(&backend, params)
-        .expect("create context");
+    let mut ctx = model.new_context(&backend, params).expect("create context");
     let n_vocab = u64::try_from(model.n_vocab()).expect("vocab size");
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next_token = || {
