@@ -157,6 +157,8 @@ async function run([engine, modelPath, workloadFile, contextSize, threads]) {
     result.ms = ms
     result.tokensComputed = computed ? computed.tokens : result.pairTokens
     result.tokensComputedSource = computed ? computed.field : 'sum of pair tokens'
+    const kv = ctx.lastCallStats?.kvCells
+    if (typeof kv === 'number' && kv > 0) result.kvCells = kv
     result.docsPerSecond = w.documents.length / (ms / 1000)
     result.promptTokensPerSecond = result.pairTokens / (ms / 1000)
     result.computedTokensPerSecond = result.tokensComputed / (ms / 1000)

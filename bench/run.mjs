@@ -14,6 +14,7 @@
 //   --out PREFIX        write PREFIX.md and PREFIX.json (default: bench/results for a full run,
 //                       bench/.work/results-quick for a run with any filter)
 //   --skip-make         do not (re)generate the models, use bench/models as it is
+//   --render FILE.json  only rewrite FILE.md (and FILE.json's summary) from FILE.json's measurements
 //   --max-wait S        before each measurement, wait up to S seconds (default 120) until other
 //                       processes use under 25% of the CPUs; 0 = do not wait. Their CPU share
 //                       during each measurement is recorded either way.
@@ -92,6 +93,7 @@ function parseArgs(argv) {
     else if (k === '--threads') { a.threads = Number(v()); a.filtered ||= a.threads !== 2 }
     else if (k === '--out') a.out = v()
     else if (k === '--skip-make') a.skipMake = true
+    else if (k === '--render') a.render = v()
     else if (k === '--max-wait') a.maxWait = Number(v())
     else if (k === '--docs') { a.docs = Number(v()); a.filtered = true }
     else if (k === '--help' || k === '-h') {
@@ -229,8 +231,22 @@ function runLimit(modelPath, threads) {
 // main
 // ------------------------------------------------------------------------------------------
 
+function render(file) {
+  const res = JSON.parse(readFileSync(file, 'utf8'))
+  const models = Object.keys(res.models)
+  const workloads = Object.keys(res.workloads)
+  const engines = ENGINES.filter((e) => e === 'limit' || res.runs.some((r) => r.engine === e) || e === 'node-llama-cpp')
+  const plans = models.flatMap((m) => workloads.map((w) => (MODELS[m].workloads.includes(w) ? { model: m, workload: w } : { model: m, workload: w, notRun: MODELS[m].notRun?.[w] ?? 'not run' })))
+  const modelFiles = Object.fromEntries(models.map((m) => [m, { bytes: res.models[m].bytes }]))
+  res.summary = summarize({ models, engines }, plans, res.runs, modelFiles)
+  writeFileSync(file, JSON.stringify(res, null, 1) + '\n')
+  writeFileSync(file.replace(/\.json$/, '') + '.md', markdown(res))
+  log(`rewrote ${file.replace(/\.json$/, '')}.md`)
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2))
+  if (args.render) return render(args.render)
   const started = new Date()
   const command = `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim()
   mkdirSync(WORK, { recursive: true })
@@ -364,7 +380,8 @@ function summarize(args, plans, runs, modelFiles) {
       const ok = all.filter((r) => r.ok)
       if (!ok.length) {
         const first = all[0]
-        rows.push({ model: p.model, workload: p.workload, engine: e, status: first?.unsupported ? `refuses the file: "${first.error}"` : `failed: ${first?.error ?? 'not run'}` })
+        const status = !first ? 'not measured (the run stopped before it)' : first.unsupported ? `refuses the file: "${first.error}"` : `failed: ${first.error}`
+        rows.push({ model: p.model, workload: p.workload, engine: e, status })
         continue
       }
       const ratioRounds = e === 'llama-rerank' ? ok.filter((r) => nlcByRound.has(r.round)).map((r) => r.docsPerSecond / nlcByRound.get(r.round)) : []
@@ -394,7 +411,8 @@ function summarize(args, plans, runs, modelFiles) {
         limitFraction: limitFractionRounds.length ? median(limitFractionRounds) : null,
         limitFractionRounds: limitFractionRounds.map((x) => +x.toFixed(3)),
         batches: batchMs.length ? { count: median(ok.map((r) => r.batches.length)), medianMs: median(batchMs), medianDocs: median(batchDocs), maxMs: Math.max(...batchMs) } : null,
-        memoryBudgetMiB: modelFiles[p.model].bytes / MiB + (MODELS[p.model].kvBytesPerToken * MODELS[p.model].contextSize) / MiB + 300,
+        kvCells: median(ok.map((r) => r.kvCells ?? MODELS[p.model].contextSize)),
+        memoryBudgetMiB: modelFiles[p.model].bytes / MiB + (MODELS[p.model].kvBytesPerToken * median(ok.map((r) => r.kvCells ?? MODELS[p.model].contextSize))) / MiB + 300,
         othersCpuShare: median(ok.map((r) => r.othersCpuShareDuring)),
         engineInfo: ok[0].engineInfo,
         engineVersion: ok[0].engineVersion,
@@ -448,6 +466,7 @@ function markdown(res) {
   L.push('- others\' CPU: the share of all CPUs used by other processes while the measurement ran (from /proc/stat, minus the measuring process), median over rounds. Above a few % the numbers are disturbed: llama.cpp\'s threads spin and wait for each other, so a busy machine slows them far more than the CPU share suggests.')
   const nlc = summary.rows.find((r) => r.engine === 'node-llama-cpp' && r.status === 'ok')
   if (nlc) L.push(`- node-llama-cpp ${nlc.engineVersion}: binary ${nlc.engineInfo?.buildType}, gpu ${nlc.engineInfo?.gpu} (getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, skipDownload: true }) and NODE_LLAMA_CPP_SKIP_DOWNLOAD=true, NODE_LLAMA_CPP_GPU=false); default batch size and flash attention.`)
+  L.push('- The limit is the rate for 512-token sequences. Shorter sequences attend over fewer KV cells, so an engine that keeps each pair in its own attention span can exceed 100% on short pairs (node-llama-cpp on Qwen3 (a), llama-rerank on BERT (a)); more than 100% is not an error.')
   L.push('- % limit: computed tok/s over llama.cpp\'s own prompt-processing rate for the model (batch 512, one sequence, same threads, flash attention off; `bench/pp_rate.rs`) measured in the same round.')
   L.push('')
   L.push('## llama.cpp limit (prompt processing, batch 512)', '')
