@@ -501,7 +501,11 @@ impl ScoringContext {
             prefix_tokens: layout.prefix,
             decode_calls: layout.plan.steps.len()
                 + layout.prefix.div_ceil(self.batch_tokens() as usize),
-            kv_cells: if self.is_encoder() { 0 } else { self.kv_size() as usize },
+            kv_cells: if self.is_encoder() {
+                0
+            } else {
+                self.kv_size() as usize
+            },
         };
         let plan = self.settings.plan;
         let pooled = self.pooled();
