@@ -10,6 +10,8 @@
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+// A small deterministic PRNG (mulberry32), shared with the benchmark's workloads.
+import { rng as prng } from '../bench/workloads.mjs'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -60,18 +62,6 @@ export function walkGguf(buf) {
     tensors.push({ name, at, nDimsAt, nDims, dimsAt, typeAt, offsetAt })
   }
   return { countsAt, nTensors, nKv, keys, tensors, headerEnd: pos }
-}
-
-/** A small deterministic PRNG (mulberry32). */
-function prng(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 export function damagedModels() {
