@@ -114,6 +114,13 @@ export interface ModelInfo {
    * `"lm-head"`: the last token's `yes`/`no` logits.
    */
   scoreSource: 'pooled-head' | 'lm-head'
+  /**
+   * How a pooled yes/no head is computed. `"lm-head-rows"`: the head's rows are the LM
+   * head's rows for its labels, byte for byte, so the same values come from the last
+   * token's logits, without llama.cpp's pooling (which computes the LM head for every
+   * token). `"pooling"`: llama.cpp's RANK pooling. Absent for other plans.
+   */
+  headEvaluation?: 'lm-head-rows' | 'pooling'
   /** The context length the model was trained for. */
   trainedContextLength: number
   /** `{arch}.classifier.output_labels`, e.g. `["yes", "no"]`; empty when absent. */

@@ -15,6 +15,7 @@ export const fixture = (name) => path.join(fixtures, name)
 export const TOLERANCE = {
   'qwen3-reranker-causal.gguf': 1e-3,
   'qwen3-reranker-pooled.gguf': 1e-3,
+  'qwen3-reranker-pooled-lmhead.gguf': 1e-3,
   'qwen3-chat.gguf': 1e-3,
   'bert-reranker-pooler.gguf': 2e-3,
   'bert-reranker-stock.gguf': 2e-3,

@@ -24,6 +24,8 @@ for (const name of RERANKERS) {
       assert.equal(model.info.architecture, file.arch)
       assert.equal(model.info.scoring, file.scoring)
       assert.equal(model.info.scoreSource, file.scoreSource)
+      // a pooled yes/no head is read off the LM head only when its rows are the LM head's
+      assert.equal(model.info.headEvaluation, file.headEvaluation)
       assert.equal(model.info.trainedContextLength, file.nCtxTrain)
       assert.equal(model.path, fixture(name))
     })

@@ -20,6 +20,7 @@ use llama_cpp_2::token::LlamaToken;
 use crate::batch_scheduler::{BatchScheduler, Plan};
 use crate::error::{ErrorCode, RerankError, Result};
 use crate::gguf::{GgufError, GgufHeader};
+use crate::label_head::LabelHead;
 use crate::model_inspection::ModelInspection;
 use crate::prompt::{PairTokens, TokenId, Vocabulary};
 use crate::scoring::{ModelOutput, ScoreSource, ScoringMethod, ScoringPlan};
@@ -50,6 +51,9 @@ pub struct LoadedModel {
     pub path: PathBuf,
     pub inspection: ModelInspection,
     pub file_size: u64,
+    /// Set when the file's pooled yes/no head is a slice of its LM head: it is then read off
+    /// the last token's logits instead of through llama.cpp's pooling.
+    pub label_head: Option<LabelHead>,
     controls: Vec<(String, TokenId)>,
     pair: PairTokens,
 }
@@ -125,14 +129,20 @@ impl LoadedModel {
             err.caused_by(&e)
         })?;
         let (controls, pair) = vocabulary_tables(&model);
-        Ok(Self {
+        let mut loaded = Self {
             model,
             path: path.to_owned(),
             inspection,
             file_size: header.file_size,
+            label_head: None,
             controls,
             pair,
-        })
+        };
+        let label_head = LabelHead::detect(path, &header, &loaded.inspection, |label| {
+            loaded.single_token(label)
+        });
+        loaded.label_head = label_head;
+        Ok(loaded)
     }
 
     /// The context length the model was trained for.
@@ -359,8 +369,17 @@ impl ScoringContext {
         self.model.inspection.is_encoder
     }
 
+    /// Whether llama.cpp's RANK pooling computes the score (embeddings mode).
     fn pooled(&self) -> bool {
-        self.settings.plan.source == ScoreSource::PooledHead
+        self.settings.plan.source == ScoreSource::PooledHead && self.label_head().is_none()
+    }
+
+    /// The pooled head read off the LM head, when the file allows it.
+    fn label_head(&self) -> Option<&LabelHead> {
+        match (self.settings.plan.method, self.settings.plan.source) {
+            (ScoringMethod::YesNo, ScoreSource::PooledHead) => self.model.label_head.as_ref(),
+            _ => None,
+        }
     }
 
     fn batch_tokens(&self) -> u32 {
@@ -510,6 +529,7 @@ impl ScoringContext {
         let plan = self.settings.plan;
         let pooled = self.pooled();
         let yes_no = self.yes_no;
+        let label_head = self.label_head().cloned();
         let live = self.live.as_mut().expect("ensure_kv created a context");
         let n_batch = live.cell.borrow_dependent().n_batch() as usize;
         let batch = &mut live.batch;
@@ -570,6 +590,9 @@ impl ScoringContext {
                             .with_cause(e.to_string())
                         })?;
                         plan.score(ModelOutput::Pooled(values))
+                    } else if let Some(head) = &label_head {
+                        let values = head.pooled_values(ctx.get_logits_ith(last_index));
+                        plan.score(ModelOutput::Pooled(&values))
                     } else {
                         let (yes, no) = yes_no.expect("lm-head plans carry yes/no ids");
                         let logits = ctx.get_logits_ith(last_index);

@@ -93,6 +93,8 @@ pub struct GgufHeader {
     pub metadata: BTreeMap<String, GgufValue>,
     pub tensors: Vec<GgufTensor>,
     pub file_size: u64,
+    /// Where tensor data starts in the file (tensor offsets are relative to it).
+    pub data_start: u64,
 }
 
 impl GgufHeader {
@@ -110,6 +112,37 @@ impl GgufHeader {
     }
     pub fn tensor(&self, name: &str) -> Option<&GgufTensor> {
         self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// The raw bytes of rows `rows` of a 2-D tensor (rows along its second dimension), or
+    /// `Ok(None)` when the tensor's type has no fixed row size here or a row is out of range.
+    pub fn read_rows(
+        &self,
+        path: &Path,
+        tensor: &GgufTensor,
+        rows: &[u64],
+    ) -> std::io::Result<Option<Vec<Vec<u8>>>> {
+        use std::io::SeekFrom;
+        let [row_len, n_rows] = tensor.dims[..] else {
+            return Ok(None);
+        };
+        let Some(row_bytes) = tensor_bytes(tensor.ggml_type, row_len, row_len) else {
+            return Ok(None);
+        };
+        if row_bytes == u64::MAX || rows.iter().any(|&r| r >= n_rows) {
+            return Ok(None);
+        }
+        let mut file = File::open(path)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for &r in rows {
+            // The header check bounded the tensor's end by the file size.
+            let start = self.data_start + tensor.offset + r * row_bytes;
+            file.seek(SeekFrom::Start(start))?;
+            let mut row = vec![0u8; row_bytes as usize];
+            file.read_exact(&mut row)?;
+            out.push(row);
+        }
+        Ok(Some(out))
     }
 
     /// Reads and validates the header of the file at `path`.
@@ -368,6 +401,7 @@ impl<R: Read + Seek> HeaderReader<R> {
             metadata,
             tensors,
             file_size: self.file_size,
+            data_start,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod error;
 mod ffi;
 pub mod gguf;
 pub mod hub;
+pub mod label_head;
 pub mod model_inspection;
 #[cfg(feature = "node")]
 mod node;

@@ -16,7 +16,7 @@ use crate::engine::{inspect_file, LoadedModel, ModelLoadOptions};
 use crate::error::{ErrorCode, RerankError};
 use crate::ffi::SignalHandle;
 use crate::prompt::OverflowPolicy;
-use crate::scoring::{ScoringMethod, ScoringPlan};
+use crate::scoring::{ScoreSource, ScoringMethod, ScoringPlan};
 
 type CoreResult<T> = std::result::Result<T, RerankError>;
 
@@ -204,6 +204,12 @@ pub struct ModelInfo {
     /// `"lm-head"`: the last token's `yes`/`no` logits.
     #[napi(ts_type = "'pooled-head' | 'lm-head'")]
     pub score_source: String,
+    /// How a pooled yes/no head is computed. `"lm-head-rows"`: the head's rows are the LM
+    /// head's rows for its labels, byte for byte, so the same values come from the last
+    /// token's logits, without llama.cpp's pooling (which computes the LM head for every
+    /// token). `"pooling"`: llama.cpp's RANK pooling. Absent for other plans.
+    #[napi(ts_type = "'lm-head-rows' | 'pooling'")]
+    pub head_evaluation: Option<String>,
     /// The context length the model was trained for.
     pub trained_context_length: u32,
     /// `{arch}.classifier.output_labels`, e.g. `["yes", "no"]`; empty when absent.
@@ -275,6 +281,17 @@ pub fn load_model<'env>(
             name: inspection.name.clone(),
             scoring: plan.method.as_str().into(),
             score_source: plan.source.as_str().into(),
+            head_evaluation: match (plan.method, plan.source) {
+                (ScoringMethod::YesNo, ScoreSource::PooledHead) => Some(
+                    if model.label_head.is_some() {
+                        "lm-head-rows"
+                    } else {
+                        "pooling"
+                    }
+                    .into(),
+                ),
+                _ => None,
+            },
             trained_context_length: model.trained_context_length(),
             classifier_labels: inspection.classifier_labels.clone(),
             has_rerank_template: inspection.rerank_template.is_some(),

@@ -176,6 +176,11 @@ fn scores_match_the_reference_and_do_not_depend_on_packing() {
     let files = expected();
     for (name, file) in rerankers(&files) {
         let (model, plan) = load(&name);
+        assert_eq!(
+            model.label_head.is_some(),
+            file["headEvaluation"] == "lm-head-rows",
+            "{name}: how the pooled head is computed"
+        );
         let n_ctx = file["nCtxTrain"].as_u64().unwrap() as u32;
         let pairs = file["pairs"].as_array().unwrap();
         for pair in pairs {
