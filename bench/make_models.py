@@ -8,7 +8,10 @@ fixtures/make_fixtures.py already downloads and unpacks (its `locate_llama_cpp` 
 
   qwen3-reranker-0.6b-shape-pooled-q8_0.gguf  Qwen3-Reranker-0.6B shape, current llama.cpp
       conversion: qwen3.pooling_type = 4 (RANK), labels ["yes", "no"], cls.output.weight [1024, 2],
-      tokenizer.chat_template.rerank.
+      tokenizer.chat_template.rerank. Qwen3-Reranker-0.6B ties its embeddings, so the converter
+      has no output.weight and builds cls.output.weight from token_embd's "yes" and "no" rows;
+      with --outtype q8_0 both tensors are Q8_0 (conversion/base.py quantizes every 2-D
+      `.weight`), so the head's rows are token_embd's rows byte for byte. So here too.
   qwen3-reranker-0.6b-shape-causal-q8_0.gguf  the same weights as a plain causal LM: output.weight,
       no pooling key, no labels, no template; general.name says "Qwen3-Reranker".
   bert-base-shape-reranker-f16.gguf  a BERT-base cross-encoder: cls.weight + cls.output.weight.
@@ -41,7 +44,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 sys.path.insert(0, str(ROOT / "fixtures"))
 from make_fixtures import locate_llama_cpp  # noqa: E402  (our own code: finds/unpacks gguf-py)
@@ -281,9 +284,9 @@ def make_qwen(out: Path, which: list[str]) -> None:
     for t in ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<think>", "</think>", "yes", "no"):
         assert t in toks, f"fixture vocab lacks {t!r}"
     common = qwen_common_specs()
-    F32, Q8 = gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.Q8_0
+    Q8 = gguf.GGMLQuantizationType.Q8_0
     heads = {
-        "qwen3-pooled": Spec("cls.output.weight", (2, QWEN["hidden"]), F32, "w"),
+        "qwen3-pooled": Spec("cls.output.weight", (2, QWEN["hidden"]), Q8, "w"),
         "qwen3-causal": Spec("output.weight", (QWEN["vocab"], QWEN["hidden"]), Q8, "w"),
     }
     writers = {}
@@ -293,16 +296,24 @@ def make_qwen(out: Path, which: list[str]) -> None:
         qwen_kv(w, tok_kv, pooled=key == "qwen3-pooled")
         start(w)
         writers[key] = w
+    label_rows = [toks.index("yes"), toks.index("no")]
     rng = np.random.default_rng(3001)
     t0 = time.time()
+    tied_head = None
     for i, s in enumerate(common):
         d = s.data(rng)
+        if s.name == "token_embd.weight":
+            tied_head = np.ascontiguousarray(d[label_rows])  # quantized rows, as the converter copies them
         for w in writers.values():
             w.write_tensor_data(d)
         if i % 60 == 0:
             log(f"qwen3: tensor {i + 1}/{len(common)} ({time.time() - t0:.0f} s)")
     for key, w in writers.items():
-        w.write_tensor_data(heads[key].data(np.random.default_rng(3002)))
+        if key == "qwen3-pooled":
+            assert tied_head is not None and tied_head.nbytes == heads[key].nbytes()
+            w.write_tensor_data(tied_head)
+        else:
+            w.write_tensor_data(heads[key].data(np.random.default_rng(3002)))
         w.close()
         os.replace(out / (MODELS[key] + ".part"), out / MODELS[key])
 

@@ -2,9 +2,10 @@
 //!
 //! Loads MODEL, creates one context with n_batch = n_ubatch = BATCH (one sequence, flash
 //! attention off, as llama-rerank runs), then decodes BATCH pseudo-random tokens at positions
-//! 0..BATCH once to warm up and REPS more times, clearing the KV cache before each. Pooled
-//! models (a RANK pooling key, or a BERT cross-encoder) run with embeddings on and RANK pooling;
-//! causal ones ask for the logits of the last token only. Prints one JSON line.
+//! 0..BATCH once to warm up and REPS more times, clearing the KV cache before each. Encoders
+//! (BERT cross-encoders) run with embeddings on and RANK pooling; decoders, whatever their
+//! pooling key, run as llama-bench runs them: causal, logits of the last token only (a RANK
+//! pooling context would also compute the LM head for every token). Prints one JSON line.
 //!
 //! ```sh
 //! cargo run --release --example pp_rate --no-default-features -- MODEL [--threads 2]
@@ -20,6 +21,18 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
+
+/// Encoder architectures (bidirectional attention), as in `src/model_inspection.rs`.
+const ENCODERS: &[&str] = &[
+    "bert",
+    "jina-bert-v2",
+    "jina-bert-v3",
+    "modern-bert",
+    "nomic-bert",
+    "nomic-bert-moe",
+    "neo-bert",
+    "eurobert",
+];
 
 struct Args {
     model: String,
@@ -93,13 +106,12 @@ fn main() {
     let arch = model
         .meta_val_str("general.architecture")
         .unwrap_or_default();
-    let pooling_key = model
-        .meta_val_str(&format!("{arch}.pooling_type"))
-        .unwrap_or_default();
     let pooled = match args.mode.as_str() {
         "pooled" => true,
         "causal" => false,
-        _ => pooling_key == "4" || arch == "bert" || model.n_cls_out() > 0 && arch != "qwen3",
+        // llama-bench's default: decoders run causal (embeddings off, whatever the file's
+        // pooling key); an encoder's output exists only pooled.
+        _ => ENCODERS.contains(&arch.as_str()),
     };
     let n_batch = args.batch;
     let n_ctx = args.ctx.unwrap_or(n_batch).max(n_batch);
