@@ -117,6 +117,7 @@ test('info describes the file and how it is scored', async () => {
   assert.equal(info.architecture, 'qwen3')
   assert.equal(info.scoring, 'yes-no')
   assert.equal(info.scoreSource, 'pooled-head')
+  assert.equal(info.headEvaluation, 'pooling') // untied: its head is not in the file's LM head
   assert.equal(info.trainedContextLength, file.nCtxTrain)
   assert.deepEqual(info.classifierLabels, ['yes', 'no'])
   assert.ok(info.size > 0)

@@ -286,8 +286,13 @@ const SCORING = {
   'yes-no': 'yes-no: P("yes") of a generative judge over the official prompt',
 }
 const SOURCE = {
-  'pooled-head': 'pooled-head: llama.cpp\'s RANK pooling through the file\'s classifier head',
+  'pooled-head': 'pooled-head: the file\'s classifier head (cls.output)',
   'lm-head': 'lm-head: the last token\'s "yes"/"no" logits, sigmoid(yes - no)',
+}
+
+const HEAD = {
+  'lm-head-rows': 'lm-head-rows: the head is the LM head\'s yes/no rows, read off the last token\'s logits',
+  pooling: 'pooling: llama.cpp\'s RANK pooling (embeddings mode)',
 }
 
 async function info(args) {
@@ -312,6 +317,7 @@ async function info(args) {
       ['name', i.name ?? '(none)'],
       ['scoring', SCORING[i.scoring] ?? i.scoring],
       ['score source', SOURCE[i.scoreSource] ?? i.scoreSource],
+      ...(i.headEvaluation ? [['head evaluation', HEAD[i.headEvaluation] ?? i.headEvaluation]] : []),
       ['trained context', `${i.trainedContextLength} tokens`],
       ['classifier labels', i.classifierLabels.length ? i.classifierLabels.join(', ') : '(none)'],
       ['rerank template', i.hasRerankTemplate ? 'yes' : 'no'],
