@@ -21,18 +21,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-
-/// Encoder architectures (bidirectional attention), as in `src/model_inspection.rs`.
-const ENCODERS: &[&str] = &[
-    "bert",
-    "jina-bert-v2",
-    "jina-bert-v3",
-    "modern-bert",
-    "nomic-bert",
-    "nomic-bert-moe",
-    "neo-bert",
-    "eurobert",
-];
+use llama_rerank::model_inspection::ENCODER_ARCHITECTURES;
 
 struct Args {
     model: String,
@@ -111,7 +100,7 @@ fn main() {
         "causal" => false,
         // llama-bench's default: decoders run causal (embeddings off, whatever the file's
         // pooling key); an encoder's output exists only pooled.
-        _ => ENCODERS.contains(&arch.as_str()),
+        _ => ENCODER_ARCHITECTURES.contains(&arch.as_str()),
     };
     let n_batch = args.batch;
     let n_ctx = args.ctx.unwrap_or(n_batch).max(n_batch);

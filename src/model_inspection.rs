@@ -3,7 +3,7 @@
 use crate::gguf::GgufHeader;
 
 /// Architectures whose attention is bidirectional: BERT-like encoders used as cross-encoders.
-const ENCODER_ARCHITECTURES: &[&str] = &[
+pub const ENCODER_ARCHITECTURES: &[&str] = &[
     "bert",
     "jina-bert-v2",
     "jina-bert-v3",
