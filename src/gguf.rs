@@ -114,8 +114,9 @@ impl GgufHeader {
         self.tensors.iter().find(|t| t.name == name)
     }
 
-    /// The raw bytes of rows `rows` of a 2-D tensor (rows along its second dimension), or
-    /// `Ok(None)` when the tensor's type has no fixed row size here or a row is out of range.
+    /// The raw bytes of rows `rows` of a 2-D tensor (rows along its second dimension; a 1-D
+    /// tensor is one row), or `Ok(None)` when the tensor's type has no fixed row size here or a
+    /// row is out of range.
     pub fn read_rows(
         &self,
         path: &Path,
@@ -123,8 +124,10 @@ impl GgufHeader {
         rows: &[u64],
     ) -> std::io::Result<Option<Vec<Vec<u8>>>> {
         use std::io::SeekFrom;
-        let [row_len, n_rows] = tensor.dims[..] else {
-            return Ok(None);
+        let (row_len, n_rows) = match tensor.dims[..] {
+            [row_len] => (row_len, 1),
+            [row_len, n_rows] => (row_len, n_rows),
+            _ => return Ok(None),
         };
         let Some(row_bytes) = tensor_bytes(tensor.ggml_type, row_len, row_len) else {
             return Ok(None);

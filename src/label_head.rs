@@ -82,7 +82,7 @@ impl LabelHead {
         let bias = match header.tensor("cls.output.bias") {
             None => vec![0.0; tokens.len()],
             Some(b) if b.ggml_type == GGML_TYPE_F32 && b.dims == [n_labels] => {
-                let row = header.read_rows(path, &as_row(b), &[0]).ok()??;
+                let row = header.read_rows(path, b, &[0]).ok()??;
                 row[0]
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -102,14 +102,6 @@ impl LabelHead {
             .map(|(&t, &b)| logits[t as usize] as f64 + b as f64)
             .collect();
         softmax(&z).into_iter().map(|p| p as f32).collect()
-    }
-}
-
-/// A 1-D tensor seen as one row, for reading it whole.
-fn as_row(t: &crate::gguf::GgufTensor) -> crate::gguf::GgufTensor {
-    crate::gguf::GgufTensor {
-        dims: vec![t.dims[0], 1],
-        ..t.clone()
     }
 }
 
@@ -226,6 +218,24 @@ mod tests {
         let head = LabelHead::detect(&path, &header, &qwen3_inspection(), vocab).unwrap();
         assert_eq!(head.tokens, vec![3, 1]);
         assert_eq!(head.bias, vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn reads_the_head_bias() {
+        let (_file, path, mut header) = write_file(&[3, 1], false);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let offset = bytes.len();
+        bytes.extend([0.5f32, -0.25].iter().flat_map(|v| v.to_le_bytes()));
+        std::fs::write(&path, &bytes).unwrap();
+        header.file_size = bytes.len() as u64;
+        header.tensors.push(GgufTensor {
+            name: "cls.output.bias".into(),
+            dims: vec![2],
+            ggml_type: GGML_TYPE_F32,
+            offset: offset as u64,
+        });
+        let head = LabelHead::detect(&path, &header, &qwen3_inspection(), vocab).unwrap();
+        assert_eq!(head.bias, vec![0.5, -0.25]);
     }
 
     #[test]
