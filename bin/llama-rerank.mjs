@@ -321,6 +321,9 @@ async function info(args) {
       ['trained context', `${i.trainedContextLength} tokens`],
       ['classifier labels', i.classifierLabels.length ? i.classifierLabels.join(', ') : '(none)'],
       ['rerank template', i.hasRerankTemplate ? 'yes' : 'no'],
+      ['backend', i.gpuLayers > 0 ? `${i.backend} (${i.gpuDevice}), ${i.gpuLayers}/${i.layerCount} layers` : `CPU, ${i.layerCount} layers`],
+      ['GPU backends built', i.compiledGpuBackends.length ? i.compiledGpuBackends.join(', ') : '(none)'],
+      ['CPU kernels', i.cpuFeatures.join(' ') || '(baseline)'],
     ]
     const w = Math.max(...rows.map(([k]) => k.length))
     process.stdout.write(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n')

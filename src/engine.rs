@@ -18,6 +18,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::batch_scheduler::{BatchScheduler, Plan};
+use crate::compute_backend::ComputePlacement;
 use crate::error::{ErrorCode, RerankError, Result};
 use crate::gguf::{GgufError, GgufHeader};
 use crate::label_head::LabelHead;
@@ -54,6 +55,8 @@ pub struct LoadedModel {
     /// Set when the file's pooled yes/no head is a slice of its LM head: it is then read off
     /// the last token's logits instead of through llama.cpp's pooling.
     pub label_head: Option<LabelHead>,
+    /// Where the layers run (CPU, or a GPU backend and how many layers it holds).
+    pub placement: ComputePlacement,
     controls: Vec<(String, TokenId)>,
     pair: PairTokens,
 }
@@ -129,12 +132,14 @@ impl LoadedModel {
             err.caused_by(&e)
         })?;
         let (controls, pair) = vocabulary_tables(&model);
+        let placement = ComputePlacement::for_model(model.n_layer(), options.gpu_layers);
         let mut loaded = Self {
             model,
             path: path.to_owned(),
             inspection,
             file_size: header.file_size,
             label_head: None,
+            placement,
             controls,
             pair,
         };

@@ -107,3 +107,21 @@ impl napi::bindgen_prelude::FromNapiValue for SignalHandle {
         Ok(Self { flag })
     }
 }
+
+/// llama.cpp's system info line: each backend's compiled features, e.g.
+/// `"CPU : SSE3 = 1 | AVX = 1 | AVX2 = 1 | …"`.
+pub fn system_info() -> String {
+    // SAFETY: llama_print_system_info returns a pointer to a static buffer that it fills on
+    // each call; it is copied out at once. Calls are serialised by the mutex, since the buffer
+    // is shared.
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let ptr = unsafe { llama_cpp_sys_2::llama_print_system_info() };
+    if ptr.is_null() {
+        return String::new();
+    }
+    // SAFETY: non-null, NUL-terminated, and alive until the next call, which the lock excludes.
+    unsafe { CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .into_owned()
+}

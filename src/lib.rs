@@ -6,6 +6,7 @@
 //! `#[napi]` classes live in [`node`].
 
 pub mod batch_scheduler;
+pub mod compute_backend;
 pub mod context_worker;
 pub mod engine;
 pub mod error;

@@ -176,7 +176,10 @@ fn track_context(env: &Env, worker: &Arc<ContextWorker>) -> Result<()> {
 /// Options of `loadModel`.
 #[napi(object, object_to_js = false)]
 pub struct LoadModelOptions {
-    /// Layers to offload to a GPU; ignored by CPU builds.
+    /// Layers to offload to a GPU when the build has a GPU backend (CUDA, Vulkan, Metal) and
+    /// a device is present: default all of them, like node-llama-cpp's `"auto"`; `0` keeps the
+    /// model on the CPU. Ignored by CPU-only builds. `info.backend` and `info.gpuLayers` say
+    /// what was done.
     pub gpu_layers: Option<u32>,
     /// Map the file instead of reading it (default true).
     pub use_mmap: Option<bool>,
@@ -216,6 +219,20 @@ pub struct ModelInfo {
     pub classifier_labels: Vec<String>,
     /// Whether the file carries `tokenizer.chat_template.rerank`.
     pub has_rerank_template: bool,
+    /// Where the layers run: `"CPU"`, or the GPU backend holding them (`"Vulkan"`, `"CUDA"`,
+    /// `"Metal"`).
+    pub backend: String,
+    /// The GPU's name, when layers run on one.
+    pub gpu_device: Option<String>,
+    /// Layers offloaded to the GPU, out of `layerCount` (llama.cpp counts the output layer).
+    pub gpu_layers: u32,
+    /// The model's offloadable layers.
+    pub layer_count: u32,
+    /// GPU backends compiled into this build, present device or not (`"cuda"`, `"vulkan"`, `"metal"`).
+    pub compiled_gpu_backends: Vec<String>,
+    /// The CPU features llama.cpp's kernels were built with, from its system info
+    /// (e.g. `["SSE3", "AVX", "AVX2", "F16C", "FMA", "OPENMP"]`).
+    pub cpu_features: Vec<String>,
 }
 
 struct ModelState {
@@ -295,6 +312,15 @@ pub fn load_model<'env>(
             trained_context_length: model.trained_context_length(),
             classifier_labels: inspection.classifier_labels.clone(),
             has_rerank_template: inspection.rerank_template.is_some(),
+            backend: model.placement.backend.clone(),
+            gpu_device: model.placement.device.clone(),
+            gpu_layers: model.placement.gpu_layers,
+            layer_count: model.placement.layer_count,
+            compiled_gpu_backends: crate::compute_backend::compiled_gpu_backends()
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            cpu_features: crate::compute_backend::cpu_features(),
         };
         Ok(RerankerModel {
             state: Arc::new(Mutex::new(ModelState {
