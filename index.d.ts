@@ -88,7 +88,12 @@ export declare function loadModel(modelPath: string, options?: LoadModelOptions 
 
 /** Options of `loadModel`. */
 export interface LoadModelOptions {
-  /** Layers to offload to a GPU; ignored by CPU builds. */
+  /**
+   * Layers to offload to a GPU when the build has a GPU backend (CUDA, Vulkan, Metal) and
+   * a device is present: default all of them, like node-llama-cpp's `"auto"`; `0` keeps the
+   * model on the CPU. Ignored by CPU-only builds. `info.backend` and `info.gpuLayers` say
+   * what was done.
+   */
   gpuLayers?: number
   /** Map the file instead of reading it (default true). */
   useMmap?: boolean
@@ -127,6 +132,24 @@ export interface ModelInfo {
   classifierLabels: Array<string>
   /** Whether the file carries `tokenizer.chat_template.rerank`. */
   hasRerankTemplate: boolean
+  /**
+   * Where the layers run: `"CPU"`, or the GPU backend holding them (`"Vulkan"`, `"CUDA"`,
+   * `"Metal"`).
+   */
+  backend: string
+  /** The GPU's name, when layers run on one. */
+  gpuDevice?: string
+  /** Layers offloaded to the GPU, out of `layerCount` (llama.cpp counts the output layer). */
+  gpuLayers: number
+  /** The model's offloadable layers. */
+  layerCount: number
+  /** GPU backends compiled into this build, present device or not (`"cuda"`, `"vulkan"`, `"metal"`). */
+  compiledGpuBackends: Array<string>
+  /**
+   * The CPU features llama.cpp's kernels were built with, from its system info
+   * (e.g. `["SSE3", "AVX", "AVX2", "F16C", "FMA", "OPENMP"]`).
+   */
+  cpuFeatures: Array<string>
 }
 
 /** A document with its score and its position in the input. */
