@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// npm run package -- <dir> [--no-build]
+// Writes into <dir> the tarballs `npm install llama-rerank` fetches on this machine: the main
+// package and this platform's prebuilt package (llama-rerank-<platform>), built from the
+// current checkout, then prints their sizes. --no-build packs the addon already built by
+// `npm run build` (scripts/setup.sh).
+import { execFileSync, spawnSync } from 'node:child_process'
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const { platformSuffix } = createRequire(import.meta.url)('./platform.cjs')
+const args = process.argv.slice(2)
+const outDir = args.find((a) => !a.startsWith('--'))
+if (!outDir) {
+  console.error('usage: npm run package -- <dir> [--no-build]')
+  process.exit(2)
+}
+const out = resolve(outDir)
+mkdirSync(out, { recursive: true })
+
+const main = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+const suffix = platformSuffix()
+const platformDir = join(root, 'npm', suffix)
+if (!existsSync(platformDir)) {
+  console.error(`package: no npm/${suffix} package: this machine's platform is not one of package.json's napi.targets`)
+  process.exit(1)
+}
+const platformManifest = JSON.parse(readFileSync(join(platformDir, 'package.json'), 'utf8'))
+if (platformManifest.version !== main.version || main.optionalDependencies?.[platformManifest.name] !== main.version) {
+  console.error(`package: ${platformManifest.name} is at ${platformManifest.version} and the main package lists ` +
+    `${main.optionalDependencies?.[platformManifest.name]}, not ${main.version}: run npm version (scripts/sync-versions.mjs)`)
+  process.exit(1)
+}
+
+if (!args.includes('--no-build')) {
+  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+  if (build.status !== 0) process.exit(build.status ?? 1)
+}
+const addon = `llama-rerank.${suffix}.node`
+if (!existsSync(join(root, addon))) {
+  console.error(`package: ${addon} is missing: run npm run build`)
+  process.exit(1)
+}
+
+/** npm pack in `dir` into `out`; returns the tarball's name and its file list. */
+function pack(dir) {
+  const [info] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', out], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }))
+  return info
+}
+
+// The platform package: its manifest and README with the addon beside them.
+const stage = mkdtempSync(join(tmpdir(), 'llama-rerank-pack-'))
+try {
+  cpSync(platformDir, stage, { recursive: true })
+  copyFileSync(join(root, addon), join(stage, addon))
+  const platformPack = pack(stage)
+  const mainPack = pack(root)
+
+  // What must never ship: tests, fixtures, benchmarks, build outputs.
+  const banned = /^(__test__|tests|fixtures|bench|e2e|target|node_modules|examples|\.github|\.ci)\/|\.node$|\.gguf$/
+  const leaked = mainPack.files.map((f) => f.path).filter((p) => banned.test(p))
+  if (leaked.length) {
+    console.error(`package: the main tarball would ship ${leaked.join(', ')}`)
+    process.exit(1)
+  }
+  for (const p of [mainPack, platformPack]) {
+    const file = join(out, p.filename)
+    console.log(`${file}\t${(statSync(file).size / 1e6).toFixed(2)} MB packed\t${(p.unpackedSize / 1e6).toFixed(2)} MB unpacked\t${p.entryCount} files`)
+  }
+} finally {
+  rmSync(stage, { recursive: true, force: true })
+}
