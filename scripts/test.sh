@@ -16,3 +16,6 @@ echo "test: bun $("$BUN" --version)" >&2
 "$BUN" test --timeout 120000 __test__/
 
 node --test --test-concurrency=1 __test__/
+
+# As a user installs it: the packed tarballs in fresh projects, with and without a toolchain.
+node --test --test-concurrency=1 e2e/

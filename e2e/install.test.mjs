@@ -1,0 +1,273 @@
+// End to end, as a user installs it: `npm run package` writes the tarballs, which go into fresh
+// projects outside this repository, with cargo, rustc, cmake and the C compilers hidden from
+// PATH; the installed package then ranks fixtures with the reference scores under Node
+// (CommonJS, ESM), Bun 1.4 and Bun 1.3.9, through the API, compat and the command line, and its
+// types pass `tsc --strict`. A second case installs the main tarball alone, which must build
+// the addon from source, and a third one, with no toolchain, must fail with a message naming
+// each missing tool and leave nothing installed.
+//
+// Run by scripts/test.sh under Node only (it drives Bun itself). Needs the npm registry for Bun
+// 1.3.9 and @types/node (cached in ~/.cache/llama-rerank-e2e).
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { homedir, tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const require = createRequire(import.meta.url)
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const { platformSuffix } = require(path.join(root, 'scripts', 'platform.cjs'))
+const expected = JSON.parse(readFileSync(path.join(root, 'fixtures', 'expected.json'), 'utf8')).files
+const suffix = platformSuffix()
+const version = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version
+const toolsCache = path.join(homedir(), '.cache', 'llama-rerank-e2e')
+const cargoTarget = process.env.CARGO_TARGET_DIR || path.join(homedir(), '.cache', 'llama-rerank-target')
+
+// Three plain pairs of each kind of fixture, with their reference scores.
+const TOLERANCE = 1e-3
+const JOBS = ['qwen3-reranker-pooled.gguf', 'bert-reranker-stock.gguf'].map((name) => {
+  const file = expected[name]
+  const pairs = file.pairs.filter((p) => p.maxLength === null && p.instruction === null).slice(0, 3)
+  return { model: path.join(root, 'fixtures', name), contextSize: file.nCtxTrain, pairs: pairs.map(({ query, document, score }) => ({ query, document, score })) }
+})
+
+// What the installed package runs: each prints {file: [scores]} for the jobs in argv[2].
+const PROBES = {
+  'probe.cjs': `
+const { loadModel } = require('llama-rerank')
+const jobs = JSON.parse(require('node:fs').readFileSync(process.argv[2], 'utf8'))
+;(async () => {
+  const out = {}
+  for (const job of jobs) {
+    const model = await loadModel(job.model)
+    const context = await model.createRankingContext({ contextSize: job.contextSize })
+    out[job.model] = { scores: [], info: model.info }
+    for (const p of job.pairs) out[job.model].scores.push(await context.rank(p.query, p.document))
+    await model.dispose()
+  }
+  console.log(JSON.stringify(out))
+})()
+`,
+  'probe.mjs': `
+import { readFileSync } from 'node:fs'
+import { loadModel } from 'llama-rerank'
+const jobs = JSON.parse(readFileSync(process.argv[2], 'utf8'))
+const out = {}
+for (const job of jobs) {
+  const model = await loadModel(job.model)
+  const context = await model.createRankingContext({ contextSize: job.contextSize })
+  out[job.model] = { scores: [], info: model.info }
+  for (const p of job.pairs) out[job.model].scores.push(await context.rank(p.query, p.document))
+  await model.dispose()
+}
+console.log(JSON.stringify(out))
+`,
+  'compat.mjs': `
+import { readFileSync } from 'node:fs'
+import { getLlama } from 'llama-rerank/compat'
+const jobs = JSON.parse(readFileSync(process.argv[2], 'utf8'))
+const llama = await getLlama()
+const out = {}
+for (const job of jobs) {
+  const model = await llama.loadModel({ modelPath: job.model })
+  const context = await model.createRankingContext({ contextSize: job.contextSize })
+  out[job.model] = { scores: [] }
+  for (const p of job.pairs) out[job.model].scores.push(await context.rank(p.query, p.document))
+  await model.dispose()
+}
+console.log(JSON.stringify(out))
+`,
+  'types.mts': `
+import { loadModel, type ModelInfo, type RerankerModel, type RankingContext } from 'llama-rerank'
+import { getLlama, type LlamaRankingContext } from 'llama-rerank/compat'
+const model: RerankerModel = await loadModel('model.gguf', { gpuLayers: 0, signal: AbortSignal.timeout(1000) })
+const info: ModelInfo = model.info
+const where: string = \`\${info.backend} \${info.gpuLayers}/\${info.layerCount} \${info.cpuFeatures.join(' ')}\`
+const context: RankingContext = await model.createRankingContext({ contextSize: 4096 })
+const scores: number[] = await context.rankAll('query', ['a', 'b'])
+const llama = await getLlama()
+const compatContext: LlamaRankingContext = await (await llama.loadModel({ modelPath: 'model.gguf' })).createRankingContext()
+const score: number = await compatContext.rank('query', 'document')
+console.log(where, scores, score)
+`,
+}
+
+let work
+let tarballs
+let shim
+let bun14
+let bun139
+
+/** Runs a command; returns its result, with stdout and stderr as text. */
+function run(command, args, options = {}) {
+  const result = spawnSync(command, args, { encoding: 'utf8', timeout: 900_000, maxBuffer: 64 << 20, ...options })
+  if (result.error) throw result.error
+  return result
+}
+
+function mustRun(command, args, options) {
+  const result = run(command, args, options)
+  assert.equal(result.status, 0, `${command} ${args.join(' ')} exited with ${result.status ?? result.signal}\n${result.stdout}\n${result.stderr}`)
+  return result
+}
+
+/** A PATH of links to node, npm, npx, sh and env only: no cargo, rustc, cmake or C compiler. */
+function makeShim() {
+  const dir = path.join(work, 'bin-no-toolchain')
+  mkdirSync(dir)
+  for (const tool of ['node', 'npm', 'npx', 'sh', 'env']) {
+    const found = mustRun('sh', ['-c', `command -v ${tool}`]).stdout.trim()
+    symlinkSync(found, path.join(dir, tool))
+  }
+  for (const tool of ['cargo', 'rustc', 'cmake', 'cc', 'c++', 'gcc', 'g++', 'clang', 'clang++', 'make']) {
+    const r = run(path.join(dir, 'sh'), ['-c', `command -v ${tool}`], { env: { PATH: dir } })
+    assert.notEqual(r.status, 0, `${tool} is still reachable: ${r.stdout}`)
+  }
+  return dir
+}
+
+/** A fresh project with the probes and the jobs file. */
+function newProject(name, manifest = {}) {
+  const dir = path.join(work, name)
+  mkdirSync(dir)
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, ...manifest }, null, 2))
+  for (const [file, text] of Object.entries(PROBES)) writeFileSync(path.join(dir, file), text)
+  writeFileSync(path.join(dir, 'jobs.json'), JSON.stringify(JOBS))
+  return dir
+}
+
+const noToolchainEnv = () => ({ ...process.env, PATH: shim, CARGO_TARGET_DIR: '' })
+
+function assertReferenceScores(stdout, label) {
+  const out = JSON.parse(stdout.trim().split('\n').at(-1))
+  for (const job of JOBS) {
+    const got = out[job.model]?.scores
+    assert.ok(got, `${label}: no scores for ${job.model}`)
+    job.pairs.forEach((pair, i) => {
+      const delta = Math.abs(got[i] - pair.score)
+      assert.ok(delta <= TOLERANCE, `${label}: ${path.basename(job.model)} pair ${i}: ${got[i]}, reference ${pair.score}`)
+    })
+  }
+  return out
+}
+
+function toolBun(version) {
+  const dir = path.join(toolsCache, `bun-${version}`)
+  const bin = path.join(dir, 'node_modules', 'bun', 'bin', 'bun.exe')
+  if (run(bin, ['--version'], { timeout: 60_000 }).stdout?.trim() !== version) {
+    mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', '--prefix', dir, `bun@${version}`])
+  }
+  assert.equal(mustRun(bin, ['--version']).stdout.trim(), version)
+  return bin
+}
+
+before(() => {
+  work = mkdtempSync(path.join(tmpdir(), 'llama-rerank-e2e-'))
+  shim = makeShim()
+  const packed = mustRun('npm', ['run', '--silent', 'package', '--', path.join(work, 'tarballs')], { cwd: root })
+  process.stderr.write(packed.stdout)
+  tarballs = {
+    main: path.join(work, 'tarballs', `llama-rerank-${version}.tgz`),
+    platform: path.join(work, 'tarballs', `llama-rerank-${suffix}-${version}.tgz`),
+  }
+  assert.deepEqual(readdirSync(path.join(work, 'tarballs')).sort(), [path.basename(tarballs.main), path.basename(tarballs.platform)].sort())
+  bun14 = path.join(root, 'node_modules', 'bun', 'bin', 'bun.exe')
+  bun139 = toolBun('1.3.9')
+})
+
+after(() => {
+  if (work && !process.env.KEEP_E2E) rmSync(work, { recursive: true, force: true })
+})
+
+test('the tarballs hold the package and nothing of the repository\'s tests, fixtures or builds', () => {
+  const mainFiles = mustRun('tar', ['tzf', tarballs.main]).stdout.trim().split('\n')
+  for (const f of ['package/index.js', 'package/binding.js', 'package/index.d.ts', 'package/compat.js', 'package/compat.mjs', 'package/compat.d.ts',
+    'package/bin/llama-rerank.mjs', 'package/scripts/install.cjs', 'package/Cargo.toml', 'package/Cargo.lock', 'package/build.rs', 'package/src/lib.rs']) {
+    assert.ok(mainFiles.includes(f), `${f} missing from the main tarball`)
+  }
+  assert.deepEqual(mainFiles.filter((f) => /(__test__|fixtures|bench|e2e|target)\/|\.node$|\.gguf$/.test(f)), [])
+  const platformFiles = mustRun('tar', ['tzf', tarballs.platform]).stdout.trim().split('\n').sort()
+  assert.deepEqual(platformFiles, ['package/README.md', `package/llama-rerank.${suffix}.node`, 'package/package.json'])
+  const manifest = JSON.parse(mustRun('tar', ['xzf', tarballs.main, '-O', 'package/package.json']).stdout)
+  assert.equal(manifest.optionalDependencies[`llama-rerank-${suffix}`], version)
+})
+
+test('npm install of the tarballs with no toolchain on PATH: the API (CJS, ESM), compat and the CLI rank under Node, Bun 1.4 and Bun 1.3.9', () => {
+  const project = newProject('npm-prebuilt')
+  const env = noToolchainEnv()
+  mustRun('npm', ['install', '--no-audit', '--no-fund', tarballs.main, tarballs.platform], { cwd: project, env })
+  const installed = path.join(project, 'node_modules', 'llama-rerank')
+  assert.ok(existsSync(path.join(project, 'node_modules', `llama-rerank-${suffix}`, `llama-rerank.${suffix}.node`)))
+  assert.ok(!existsSync(path.join(installed, `llama-rerank.${suffix}.node`)), 'the prebuilt path must not build')
+  assert.ok(!existsSync(path.join(installed, 'target')))
+
+  const node = path.join(shim, 'node')
+  const cjs = assertReferenceScores(mustRun(node, ['probe.cjs', 'jobs.json'], { cwd: project, env }).stdout, 'node cjs')
+  assert.equal(cjs[JOBS[0].model].info.backend, 'CPU')
+  assertReferenceScores(mustRun(node, ['probe.mjs', 'jobs.json'], { cwd: project, env }).stdout, 'node esm')
+  assertReferenceScores(mustRun(node, ['compat.mjs', 'jobs.json'], { cwd: project, env }).stdout, 'node compat')
+  for (const [label, bun] of [['bun 1.4', bun14], ['bun 1.3.9', bun139]]) {
+    assertReferenceScores(mustRun(bun, ['probe.mjs', 'jobs.json'], { cwd: project, env }).stdout, `${label} esm`)
+    assertReferenceScores(mustRun(bun, ['probe.cjs', 'jobs.json'], { cwd: project, env }).stdout, `${label} cjs`)
+    assertReferenceScores(mustRun(bun, ['compat.mjs', 'jobs.json'], { cwd: project, env }).stdout, `${label} compat`)
+  }
+
+  // The command line, through npx, one query at a time.
+  for (const job of JOBS) {
+    for (const pair of job.pairs) {
+      const out = mustRun(path.join(shim, 'npx'), ['--no-install', 'llama-rerank', 'rank', '--model', job.model, '--query', pair.query, pair.document], { cwd: project, env })
+      const { score } = JSON.parse(out.stdout.trim().split('\n')[0])
+      assert.ok(Math.abs(score - pair.score) <= TOLERANCE, `npx: ${score}, reference ${pair.score}`)
+    }
+  }
+})
+
+test('tsc --strict accepts the published types (main and compat)', () => {
+  const project = path.join(work, 'npm-prebuilt')
+  const types = path.join(toolsCache, 'types-node')
+  if (!existsSync(path.join(types, 'node_modules', '@types', 'node'))) {
+    mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', '--prefix', types, '@types/node@22'])
+  }
+  const tsc = require.resolve('typescript/bin/tsc', { paths: [root] })
+  const out = run(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext',
+    '--lib', 'es2022,esnext.disposable', '--typeRoots', path.join(types, 'node_modules', '@types'), '--types', 'node', 'types.mts'], { cwd: project })
+  assert.equal(out.status, 0, `${out.stdout}${out.stderr}`)
+})
+
+test('bun add of the tarballs ranks with no toolchain and no install script', () => {
+  const project = newProject('bun-prebuilt')
+  const env = noToolchainEnv()
+  mustRun(bun14, ['add', tarballs.main, tarballs.platform], { cwd: project, env })
+  assert.ok(!existsSync(path.join(project, 'node_modules', 'llama-rerank', `llama-rerank.${suffix}.node`)))
+  assertReferenceScores(mustRun(bun14, ['probe.mjs', 'jobs.json'], { cwd: project, env }).stdout, 'bun add, bun')
+  assertReferenceScores(mustRun(path.join(shim, 'node'), ['probe.cjs', 'jobs.json'], { cwd: project, env }).stdout, 'bun add, node')
+})
+
+test('the main tarball alone, with no toolchain: the install fails naming each missing tool and leaves no package', () => {
+  const project = newProject('source-no-toolchain')
+  const env = { ...noToolchainEnv(), LIBCLANG_PATH: path.join(work, 'nowhere') }
+  const r = run('npm', ['install', '--no-audit', '--no-fund', '--omit=optional', tarballs.main], { cwd: project, env })
+  assert.notEqual(r.status, 0)
+  const text = r.stdout + r.stderr
+  for (const needle of ['no prebuilt llama-rerank-', 'the Rust toolchain (cargo, rustc)', 'CMake', 'a C and C++ compiler', 'Debian/Ubuntu:', 'Fedora:', 'macOS:', 'Windows:']) {
+    assert.ok(text.includes(needle), `"${needle}" missing from:\n${text}`)
+  }
+  assert.ok(!existsSync(path.join(project, 'node_modules', 'llama-rerank')), 'a failed install must not leave the package')
+})
+
+test('the main tarball alone builds the addon from source on install, then ranks', () => {
+  // npm's way of allowing a dependency's install script, as the README gives it.
+  const project = newProject('source-build', { allowScripts: { 'llama-rerank': true } })
+  // The shared target folder keeps llama.cpp's objects from the repository's own build.
+  const env = { ...process.env, CARGO_TARGET_DIR: cargoTarget }
+  mustRun('npm', ['install', '--no-audit', '--no-fund', '--omit=optional', tarballs.main], { cwd: project, env })
+  const installed = path.join(project, 'node_modules', 'llama-rerank')
+  assert.ok(existsSync(path.join(installed, `llama-rerank.${suffix}.node`)), 'the source build put no addon in the package')
+  assert.ok(!existsSync(path.join(project, 'node_modules', `llama-rerank-${suffix}`)))
+  assert.deepEqual(readdirSync(installed).filter((f) => f.includes('.tmp')), [])
+  assertReferenceScores(mustRun(process.execPath, ['probe.cjs', 'jobs.json'], { cwd: project, env }).stdout, 'source build, node')
+  assertReferenceScores(mustRun(bun14, ['probe.mjs', 'jobs.json'], { cwd: project, env }).stdout, 'source build, bun')
+})
