@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url'
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const { platformSuffix } = createRequire(import.meta.url)('./platform.cjs')
 const args = process.argv.slice(2)
+// npm is npm.cmd on Windows, which only a shell runs.
+const shell = process.platform === 'win32'
 const outDir = args.find((a) => !a.startsWith('--'))
 if (!outDir) {
   console.error('usage: npm run package -- <dir> [--no-build]')
@@ -37,7 +39,7 @@ if (platformManifest.version !== main.version || main.optionalDependencies?.[pla
 }
 
 if (!args.includes('--no-build')) {
-  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, shell, stdio: ['ignore', 'inherit', 'inherit'] })
   if (build.status !== 0) process.exit(build.status ?? 1)
 }
 const addon = `llama-rerank.${suffix}.node`
@@ -48,7 +50,7 @@ if (!existsSync(join(root, addon))) {
 
 /** npm pack in `dir` into `out`; returns the tarball's name and its file list. */
 function pack(dir) {
-  const [info] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', out], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }))
+  const [info] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', out], { cwd: dir, shell, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }))
   return info
 }
 

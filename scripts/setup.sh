@@ -5,18 +5,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
-command -v clang >/dev/null 2>&1 || need_apt+=(clang)
-dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
-command -v make >/dev/null 2>&1 || need_apt+=(make)
-command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "setup: installing ${need_apt[*]}" >&2
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+if command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
+  need_apt=()
+  command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+  command -v clang >/dev/null 2>&1 || need_apt+=(clang)
+  dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
+  command -v make >/dev/null 2>&1 || need_apt+=(make)
+  command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+  if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "setup: installing ${need_apt[*]}" >&2
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  fi
+else
+  # macOS and Windows (the release workflow's runners): Xcode's or Visual Studio's compilers,
+  # CMake and LLVM come with the system or the runner image.
+  command -v cmake >/dev/null 2>&1 || { echo "setup: cmake is required (macOS: brew install cmake; Windows: winget install Kitware.CMake)" >&2; exit 1; }
 fi
 
 for tool in cargo node npm; do
