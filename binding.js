@@ -839,4 +839,5 @@ module.exports.RankingContext = nativeBinding.RankingContext
 module.exports.RerankerModel = nativeBinding.RerankerModel
 module.exports.createRankingContext = nativeBinding.createRankingContext
 module.exports.loadModel = nativeBinding.loadModel
+module.exports.releaseForExit = nativeBinding.releaseForExit
 module.exports.resolveModel = nativeBinding.resolveModel

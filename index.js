@@ -3,7 +3,15 @@
 'use strict'
 
 try {
-  module.exports = require('./binding.js')
+  require('./binding.js')
 } catch (error) {
   throw require('./scripts/platform.cjs').missingAddonError(error)
 }
+
+// process.exit() and uncaught errors skip the teardown that stops the context threads; without
+// this, exit() could run llama.cpp's static destructors under a running decode and crash.
+const { isMainThread } = require('node:worker_threads')
+process.once('exit', () => require('./binding.js').releaseForExit(isMainThread))
+
+// Written as a re-export so that Node's ESM loader sees the named exports (import { loadModel }).
+module.exports = require('./binding.js')

@@ -114,11 +114,14 @@ impl LoadedModel {
             params = params.with_use_mmap(m);
         }
         let abort_in_load = abort.clone();
-        params = params.with_progress_callback(move |_| !abort_in_load.load(Ordering::Relaxed));
+        // Stops at the next progress callback on abort, or when the process starts exiting.
+        params = params.with_progress_callback(move |_| {
+            !abort_in_load.load(Ordering::Relaxed) && !crate::exit_gate::GATE.exiting()
+        });
         crate::ffi::take_error_lines();
         let loaded = LlamaModel::load_from_file(backend, path, &params);
         let lines = crate::ffi::take_error_lines();
-        if abort.load(Ordering::Relaxed) {
+        if abort.load(Ordering::Relaxed) || crate::exit_gate::GATE.exiting() {
             return Err(RerankError::aborted());
         }
         let model = loaded.map_err(|e| {

@@ -10,6 +10,7 @@ pub mod compute_backend;
 pub mod context_worker;
 pub mod engine;
 pub mod error;
+pub mod exit_gate;
 mod ffi;
 pub mod gguf;
 pub mod hub;

@@ -14,6 +14,7 @@ use crate::context_worker::{
 };
 use crate::engine::{inspect_file, LoadedModel, ModelLoadOptions};
 use crate::error::{ErrorCode, RerankError};
+use crate::exit_gate::GATE;
 use crate::ffi::SignalHandle;
 use crate::prompt::OverflowPolicy;
 use crate::scoring::{ScoreSource, ScoringMethod, ScoringPlan};
@@ -145,29 +146,76 @@ fn hub_settings(env: &Env) -> crate::hub::HubSettings {
 /// their threads joined, so no llama.cpp call is running while the process unloads.
 static LIVE_CONTEXTS: Mutex<Vec<(usize, Weak<ContextWorker>)>> = Mutex::new(Vec::new());
 
-fn track_context(env: &Env, worker: &Arc<ContextWorker>) -> Result<()> {
+/// Registers the environment's cleanup hook once; call on the JavaScript thread before work
+/// that may start a context for this environment.
+fn watch_env(env: &Env) -> Result<usize> {
+    static WATCHED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
     let key = env.raw() as usize;
+    let mut watched = WATCHED.lock().unwrap_or_else(|p| p.into_inner());
+    if !watched.contains(&key) {
+        env.add_env_cleanup_hook(key, |key| {
+            WATCHED
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|k| *k != key);
+            dispose_contexts_of(Some(key));
+        })?;
+        watched.push(key);
+    }
+    Ok(key)
+}
+
+/// Records a context as live for the environment `key`, from the thread that started it, so
+/// that an exit right after it started still finds it.
+fn track_context(key: usize, worker: &Arc<ContextWorker>) {
     let mut live = LIVE_CONTEXTS.lock().unwrap_or_else(|p| p.into_inner());
     live.retain(|(_, w)| w.strong_count() > 0);
-    let first_for_env = !live.iter().any(|(k, _)| *k == key);
     live.push((key, Arc::downgrade(worker)));
-    drop(live);
-    if first_for_env {
-        env.add_env_cleanup_hook(key, |key| {
-            let workers: Vec<Arc<ContextWorker>> = {
-                let mut live = LIVE_CONTEXTS.lock().unwrap_or_else(|p| p.into_inner());
-                let (mine, others): (Vec<_>, Vec<_>) = live.drain(..).partition(|(k, _)| *k == key);
-                *live = others;
-                mine.into_iter().filter_map(|(_, w)| w.upgrade()).collect()
-            };
-            for worker in workers {
-                if let Some(thread) = worker.dispose() {
-                    let _ = thread.join();
-                }
-            }
-        })?;
+}
+
+/// Starts a context thread for the environment `key`, under the exit gate.
+fn start_context(key: usize, shared: Arc<ContextShared>) -> CoreResult<Arc<ContextWorker>> {
+    let _pass = GATE.enter()?;
+    let worker = Arc::new(ContextWorker::start(shared)?);
+    track_context(key, &worker);
+    Ok(worker)
+}
+
+/// Disposes the live contexts of one JavaScript environment (all of them for `None`) and
+/// joins their threads: a running call stops after its current batch, and nothing of
+/// llama.cpp runs afterwards.
+fn dispose_contexts_of(key: Option<usize>) {
+    let workers: Vec<Arc<ContextWorker>> = {
+        let mut live = LIVE_CONTEXTS.lock().unwrap_or_else(|p| p.into_inner());
+        let (mine, others): (Vec<_>, Vec<_>) = live
+            .drain(..)
+            .partition(|(k, _)| key.is_none_or(|key| *k == key));
+        *live = others;
+        mine.into_iter().filter_map(|(_, w)| w.upgrade()).collect()
+    };
+    for worker in workers {
+        if let Some(thread) = worker.dispose() {
+            let _ = thread.join();
+        }
     }
-    Ok(())
+}
+
+/// Called by the package's `process.on('exit')` handler (index.js). `process.exit()` and an
+/// uncaught error end the process without the environment teardown that runs cleanup hooks:
+/// `exit()` runs static destructors while a context thread may be inside `llama_decode`, which
+/// crashed the process (SIGSEGV, SIGABRT) instead of letting it exit with its own status.
+/// Disposing this environment's contexts and joining their threads first closes that window;
+/// it waits at most for the batch being decoded. On the main thread the whole process is
+/// going: the exit gate closes (model loads stop, no new work starts) and every context goes;
+/// in a worker thread only that thread's contexts.
+#[napi(js_name = "releaseForExit")]
+pub fn release_for_exit(env: Env, main_thread: bool) {
+    if main_thread {
+        GATE.close();
+        dispose_contexts_of(None);
+    } else {
+        dispose_contexts_of(Some(env.raw() as usize));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,7 +336,10 @@ pub fn load_model<'env>(
         let plan = ScoringPlan::detect(&inspection, forced).map_err(|why| {
             RerankError::new(ErrorCode::NotAReranker, format!("{model_path}: {why}"))
         })?;
-        let model = LoadedModel::load(&path, &load_options, abort)?;
+        let model = {
+            let _pass = GATE.enter()?;
+            LoadedModel::load(&path, &load_options, abort)?
+        };
         Ok((model, plan, path.to_string_lossy().into_owned()))
     });
     settle(env, work, |_, (model, plan, path)| {
@@ -437,8 +488,9 @@ impl RerankerModel {
             Err(e) => return rejected(env, e),
         };
         let state = self.state.clone();
-        let work = blocking(move || ContextWorker::start(shared).map(Arc::new));
-        settle(env, work, move |env, worker| {
+        let key = watch_env(env)?;
+        let work = blocking(move || start_context(key, shared));
+        settle(env, work, move |_, worker| {
             let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
             if state.model.is_none() {
                 // The model was disposed while the context was being created.
@@ -448,7 +500,6 @@ impl RerankerModel {
             state.contexts.retain(|w| w.strong_count() > 0);
             state.contexts.push(Arc::downgrade(&worker));
             drop(state);
-            track_context(env, &worker)?;
             Ok(RankingContext { worker })
         })
     }
@@ -542,19 +593,20 @@ pub fn create_ranking_context<'env>(
         Err(e) => return rejected(env, e),
     };
     let hub = hub_settings(env);
+    let key = watch_env(env)?;
     let work = blocking(move || {
         let model_path = crate::hub::resolve_model(&path, &hub)?;
         let (_, inspection) = inspect_file(&model_path)?;
         let plan = ScoringPlan::detect(&inspection, options.scoring)
             .map_err(|why| RerankError::new(ErrorCode::NotAReranker, format!("{path}: {why}")))?;
-        let model = LoadedModel::load(&model_path, &ModelLoadOptions::default(), Arc::default())?;
+        let model = {
+            let _pass = GATE.enter()?;
+            LoadedModel::load(&model_path, &ModelLoadOptions::default(), Arc::default())?
+        };
         let shared = ContextShared::new(Arc::new(model), plan, options)?;
-        ContextWorker::start(Arc::new(shared)).map(Arc::new)
+        start_context(key, Arc::new(shared))
     });
-    settle(env, work, |env, worker| {
-        track_context(env, &worker)?;
-        Ok(RankingContext { worker })
-    })
+    settle(env, work, |_, worker| Ok(RankingContext { worker }))
 }
 
 /// Options of `resolveModel`.
