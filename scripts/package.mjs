@@ -5,7 +5,7 @@
 // current checkout, then prints their sizes. --no-build packs the addon already built by
 // `npm run build` (scripts/setup.sh).
 import { execFileSync, spawnSync } from 'node:child_process'
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -32,10 +32,20 @@ if (!existsSync(platformDir)) {
   process.exit(1)
 }
 const platformManifest = JSON.parse(readFileSync(join(platformDir, 'package.json'), 'utf8'))
-if (platformManifest.version !== main.version || main.optionalDependencies?.[platformManifest.name] !== main.version) {
-  console.error(`package: ${platformManifest.name} is at ${platformManifest.version} and the main package lists ` +
-    `${main.optionalDependencies?.[platformManifest.name]}, not ${main.version}: run npm version (scripts/sync-versions.mjs)`)
+if (platformManifest.version !== main.version) {
+  console.error(`package: ${platformManifest.name} is at ${platformManifest.version}, not ${main.version}: run npm version (scripts/sync-versions.mjs)`)
   process.exit(1)
+}
+// The published main package lists every platform package (napi-rs's prepublish step does the
+// same); they stay out of the repository's package.json, where npm ci would look them up.
+const optionalDependencies = {}
+for (const dir of readdirSync(join(root, 'npm')).sort()) {
+  const manifest = JSON.parse(readFileSync(join(root, 'npm', dir, 'package.json'), 'utf8'))
+  if (manifest.version !== main.version) {
+    console.error(`package: ${manifest.name} is at ${manifest.version}, not ${main.version}: run npm version (scripts/sync-versions.mjs)`)
+    process.exit(1)
+  }
+  optionalDependencies[manifest.name] = main.version
 }
 
 if (!args.includes('--no-build')) {
@@ -60,7 +70,16 @@ try {
   cpSync(platformDir, stage, { recursive: true })
   copyFileSync(join(root, addon), join(stage, addon))
   const platformPack = pack(stage)
-  const mainPack = pack(root)
+
+  // The main package: the files npm would pack from the checkout, with the manifest completed.
+  const mainStage = join(stage, 'main')
+  const [listing] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: root, shell, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }))
+  for (const { path: file } of listing.files) {
+    mkdirSync(dirname(join(mainStage, file)), { recursive: true })
+    copyFileSync(join(root, file), join(mainStage, file))
+  }
+  writeFileSync(join(mainStage, 'package.json'), JSON.stringify({ ...main, optionalDependencies }, null, 2) + '\n')
+  const mainPack = pack(mainStage)
 
   // What must never ship: tests, fixtures, benchmarks, build outputs.
   const banned = /^(__test__|tests|fixtures|bench|e2e|target|node_modules|examples|\.github|\.ci)\/|\.node$|\.gguf$/

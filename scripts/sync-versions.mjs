@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Keeps every version in lock-step with package.json's: the per-platform packages in npm/,
-// the main package's optionalDependencies on them (package.json and package-lock.json), and the crate (Cargo.toml, Cargo.lock).
+// Keeps every version in lock-step with package.json's: the per-platform packages in npm/ and
+// the crate (Cargo.toml, Cargo.lock). The main package's optionalDependencies on the platform
+// packages are written at packing time (scripts/package.mjs), from npm/ at this same version:
+// in the repository they would break `npm ci` until the platform packages are published.
 // Runs as npm's `version` script, so `npm version 0.2.0` is the one command that bumps all.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -13,21 +15,12 @@ const writeJson = (p, v) => writeFileSync(p, JSON.stringify(v, null, 2) + '\n')
 const mainPath = join(root, 'package.json')
 const main = readJson(mainPath)
 const { version } = main
-main.optionalDependencies = {}
 for (const dir of readdirSync(join(root, 'npm')).sort()) {
   const manifestPath = join(root, 'npm', dir, 'package.json')
   const manifest = readJson(manifestPath)
   manifest.version = version
   writeJson(manifestPath, manifest)
-  main.optionalDependencies[manifest.name] = version
 }
-writeJson(mainPath, main)
-
-// npm version has already set the lock's own version; its copy of optionalDependencies follows.
-const lockPath = join(root, 'package-lock.json')
-const lock = readJson(lockPath)
-lock.packages[''].optionalDependencies = main.optionalDependencies
-writeJson(lockPath, lock)
 
 const replaceOnce = (text, pattern, replacement, what) => {
   if (!pattern.test(text)) throw new Error(`sync-versions: cannot find ${what}`)
