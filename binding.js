@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.RankingContext = nativeBinding.RankingContext
 module.exports.RerankerModel = nativeBinding.RerankerModel
+module.exports.compiledGpuBackends = nativeBinding.compiledGpuBackends
 module.exports.createRankingContext = nativeBinding.createRankingContext
 module.exports.loadModel = nativeBinding.loadModel
 module.exports.releaseForExit = nativeBinding.releaseForExit

@@ -42,6 +42,19 @@ export declare class RerankerModel {
   get info(): ModelInfo
   /** Whether `dispose()` has been called. */
   get disposed(): boolean
+  /**
+   * The tokens of `text` in the model's vocabulary, as node-llama-cpp's
+   * `model.tokenize(text, specialTokens)`: no BOS/EOS added; with `specialTokens`, the text
+   * of special tokens (e.g. `<|im_end|>`) becomes those tokens. Throws `ERR_DISPOSED`
+   * after `dispose()`.
+   */
+  tokenize(text: string, specialTokens?: boolean | undefined | null): Array<number>
+  /**
+   * The text of `tokens`, as node-llama-cpp's `model.detokenize(tokens, specialTokens)`:
+   * special tokens are rendered only with `specialTokens`. Throws `ERR_INVALID_ARG_VALUE`
+   * for an id outside the vocabulary and `ERR_DISPOSED` after `dispose()`.
+   */
+  detokenize(tokens: Array<number>, specialTokens?: boolean | undefined | null): string
   /** Creates a context that ranks documents. Contexts of one model run in parallel. */
   createRankingContext(options?: RankingContextOptions | undefined | null): Promise<RankingContext>
   /**
@@ -71,6 +84,12 @@ export interface CallStatistics {
   /** KV cache cells of the llama.cpp context (0 for cross-encoders, which keep none). */
   kvCells: number
 }
+
+/**
+ * The GPU backends compiled into this build (`"cuda"`, `"vulkan"`, `"metal"`), whether or
+ * not a device is present; `[]` for a CPU-only build.
+ */
+export declare function compiledGpuBackends(): Array<string>
 
 /**
  * Loads the model and creates one ranking context that owns it: disposing the context

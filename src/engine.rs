@@ -158,6 +158,41 @@ impl LoadedModel {
         self.model.n_ctx_train()
     }
 
+    /// The text's tokens as node-llama-cpp's `model.tokenize(text, specialTokens)` gives them:
+    /// no BOS or EOS added; with `special`, the text of control tokens (`<|im_end|>`) becomes
+    /// those tokens, otherwise it stays text.
+    pub fn tokenize_text(&self, text: &str, special: bool) -> Vec<TokenId> {
+        if text.is_empty() {
+            return Vec::new();
+        }
+        self.model
+            .vocab()
+            .tokenize(text.as_bytes(), false, special)
+            .into_iter()
+            .map(|t| t.0)
+            .collect()
+    }
+
+    /// The text of `tokens` (llama.cpp's detokenizer); control tokens are rendered only with
+    /// `special`. An id outside the vocabulary is `ERR_INVALID_ARG_VALUE` (llama.cpp would
+    /// abort the process).
+    pub fn detokenize(&self, tokens: &[TokenId], special: bool) -> Result<String> {
+        let vocab = self.model.vocab();
+        let n_tokens = vocab.n_tokens();
+        if let Some(bad) = tokens.iter().find(|&&t| t < 0 || t >= n_tokens) {
+            return Err(RerankError::invalid(format!(
+                "token {bad} is not in the vocabulary (0 to {})",
+                n_tokens - 1
+            )));
+        }
+        if tokens.is_empty() {
+            return Ok(String::new());
+        }
+        let ids: Vec<LlamaToken> = tokens.iter().map(|&t| LlamaToken(t)).collect();
+        let bytes = vocab.detokenize(&ids, false, special);
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     /// The id of `word` if it is a single token.
     pub fn single_token(&self, word: &str) -> Option<TokenId> {
         match self.tokenize_plain(word).as_slice() {

@@ -200,6 +200,16 @@ fn dispose_contexts_of(key: Option<usize>) {
     }
 }
 
+/// The GPU backends compiled into this build (`"cuda"`, `"vulkan"`, `"metal"`), whether or
+/// not a device is present; `[]` for a CPU-only build.
+#[napi]
+pub fn compiled_gpu_backends() -> Vec<String> {
+    crate::compute_backend::compiled_gpu_backends()
+        .into_iter()
+        .map(String::from)
+        .collect()
+}
+
 /// Called by the package's `process.on('exit')` handler (index.js). `process.exit()` and an
 /// uncaught error end the process without the environment teardown that runs cleanup hooks:
 /// `exit()` runs static destructors while a context thread may be inside `llama_decode`, which
@@ -438,6 +448,17 @@ impl TryFrom<RankingContextOptions> for ContextOptions {
     }
 }
 
+impl RerankerModel {
+    /// The loaded model, or the `ERR_DISPOSED` error.
+    fn loaded(&self, env: &Env) -> Result<Arc<LoadedModel>> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state
+            .model
+            .clone()
+            .ok_or_else(|| js_error(env, &RerankError::disposed("model")))
+    }
+}
+
 #[napi]
 impl RerankerModel {
     /// The path the model was loaded from.
@@ -460,6 +481,37 @@ impl RerankerModel {
             .unwrap_or_else(|p| p.into_inner())
             .model
             .is_none()
+    }
+
+    /// The tokens of `text` in the model's vocabulary, as node-llama-cpp's
+    /// `model.tokenize(text, specialTokens)`: no BOS/EOS added; with `specialTokens`, the text
+    /// of special tokens (e.g. `<|im_end|>`) becomes those tokens. Throws `ERR_DISPOSED`
+    /// after `dispose()`.
+    #[napi]
+    pub fn tokenize(
+        &self,
+        env: &Env,
+        text: String,
+        special_tokens: Option<bool>,
+    ) -> Result<Vec<i32>> {
+        let model = self.loaded(env)?;
+        Ok(model.tokenize_text(&text, special_tokens.unwrap_or(false)))
+    }
+
+    /// The text of `tokens`, as node-llama-cpp's `model.detokenize(tokens, specialTokens)`:
+    /// special tokens are rendered only with `specialTokens`. Throws `ERR_INVALID_ARG_VALUE`
+    /// for an id outside the vocabulary and `ERR_DISPOSED` after `dispose()`.
+    #[napi]
+    pub fn detokenize(
+        &self,
+        env: &Env,
+        tokens: Vec<i32>,
+        special_tokens: Option<bool>,
+    ) -> Result<String> {
+        let model = self.loaded(env)?;
+        model
+            .detokenize(&tokens, special_tokens.unwrap_or(false))
+            .map_err(|e| js_error(env, &e))
     }
 
     /// Creates a context that ranks documents. Contexts of one model run in parallel.
