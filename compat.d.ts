@@ -151,6 +151,13 @@ export declare class LlamaModel {
   readonly llama: Llama
   readonly disposed: boolean
   createRankingContext(options?: LlamaRankingContextOptions): Promise<LlamaRankingContext>
+  /**
+   * The tokens of `text` in the model's vocabulary (llama.cpp's tokenizer), as node-llama-cpp's:
+   * no BOS/EOS added; with `specialTokens`, the text of special tokens becomes those tokens.
+   */
+  tokenize(text: string, specialTokens?: boolean): number[]
+  /** The text of `tokens`; special tokens are rendered only with `specialTokens`. */
+  detokenize(tokens: readonly number[] | Uint32Array, specialTokens?: boolean): string
   /** Not available: llama-rerank runs rerankers only (rejects with ERR_NOT_SUPPORTED). */
   createContext(options?: unknown): Promise<never>
   /** Not available: llama-rerank runs rerankers only (rejects with ERR_NOT_SUPPORTED). */
@@ -163,9 +170,9 @@ export declare class LlamaModel {
 export declare class Llama {
   private constructor()
   readonly onDispose: EventRelay<void>
-  /** Always `false`: llama-rerank runs on the CPU. */
-  readonly gpu: false
-  readonly supportsGpuOffloading: false
+  /** The GPU backend built in (`"metal"`, `"cuda"`, `"vulkan"`), or `false` for a CPU build. */
+  readonly gpu: false | 'metal' | 'cuda' | 'vulkan'
+  readonly supportsGpuOffloading: boolean
   readonly supportsMmap: boolean
   readonly cpuMathCores: number
   readonly maxThreads: number

@@ -289,6 +289,20 @@ function chunkDocument(measure, query, document, contextSize, overlapPercentage)
 
 const ownerKey = Symbol('llama-rerank/compat owner')
 
+const warnedLowered = new Set()
+
+/** One process warning per (trained, requested) size: inputs are cut to the trained length. */
+function warnLoweredOnce(size, requested) {
+  const key = `${size}/${requested}`
+  if (warnedLowered.has(key)) return
+  warnedLowered.add(key)
+  process.emitWarning(
+    `llama-rerank: the model was trained on ${size} tokens, so the requested context of ${requested} was lowered to it; ` +
+      `inputs longer than ${size} tokens (and within ${requested}) are truncated to fit instead of rejected`,
+    { code: 'LLAMA_RERANK_CONTEXT_LOWERED' },
+  )
+}
+
 class LlamaRankingContext {
   /** @internal use model.createRankingContext() or createRankingContext() */
   constructor(nativeContext, { model, requestedContextSize, defaultOverflow, onFree }) {
@@ -432,8 +446,17 @@ class LlamaRankingContext {
     const lengths = documents.map((d) => this.calculateInputLength(query, d))
     const longest = Math.max(...lengths)
     if (overflow.type === 'throw') {
-      if (longest > size)
+      if (longest > size) {
+        // The context was lowered to the model's trained length below what the caller asked
+        // for, and the input fits what was asked: node-llama-cpp would have ranked it, so cut
+        // it to fit instead of throwing (QMD sizes its chunks to the context it asked for).
+        const requested = this._requestedContextSize
+        if (typeof requested === 'number' && requested > size && longest <= requested) {
+          warnLoweredOnce(size, requested)
+          return call(documents, 'truncate')
+        }
         throw inputTooLong(this._overflowMessage(kind, longest), { contextSize: size, inputLength: longest })
+      }
       return call(documents, 'throw')
     }
 
@@ -552,6 +575,28 @@ class LlamaModel {
     return ctx
   }
 
+  /**
+   * The tokens of `text` in the model's vocabulary (llama.cpp's tokenizer), as node-llama-cpp's
+   * `model.tokenize(text, specialTokens)`: no BOS/EOS added; with `specialTokens`, the text of
+   * special tokens becomes those tokens.
+   */
+  tokenize(text, specialTokens = false) {
+    if (this.disposed) throw new DisposedError()
+    assertString(text, 'text')
+    return this._model.tokenize(text, specialTokens === true)
+  }
+
+  /** The text of `tokens`; special tokens are rendered only with `specialTokens`. */
+  detokenize(tokens, specialTokens = false) {
+    if (this.disposed) throw new DisposedError()
+    if (!Array.isArray(tokens) && !ArrayBuffer.isView(tokens)) throw invalidArg('tokens must be an array of token ids')
+    try {
+      return this._model.detokenize(Array.from(tokens, Number), specialTokens === true)
+    } catch (err) {
+      throw translate(err)
+    }
+  }
+
   async createContext() {
     throw notSupported('createContext')
   }
@@ -608,12 +653,12 @@ class Llama {
     this.onDispose = new EventRelay()
   }
 
-  /** Always false: llama-rerank runs on the CPU build of llama.cpp. */
+  /** The GPU backend built in (`"metal"`, `"cuda"`, `"vulkan"`), or false for a CPU build. */
   get gpu() {
-    return false
+    return native.compiledGpuBackends()[0] ?? false
   }
   get supportsGpuOffloading() {
-    return false
+    return native.compiledGpuBackends().length > 0
   }
   get supportsMmap() {
     return true
@@ -715,9 +760,41 @@ function modelPathOf(model) {
   throw invalidArg('model must be a path or a model object with the path it was loaded from (_modelPath, modelPath, path or filename)')
 }
 
+/** Engine models loaded for node-llama-cpp models: one per file and load options, counted. */
+const sharedModels = new Map()
+
+/** The shared engine model for (file, load options), and the function that lets go of it. */
+async function acquireSharedModel(modelPath, loadOptions) {
+  const key = JSON.stringify([path.resolve(modelPath), loadOptions.gpuLayers ?? null, loadOptions.useMmap ?? null])
+  let entry = sharedModels.get(key)
+  if (entry == null || entry.released) {
+    entry = { users: 0, released: false, loading: native.loadModel(modelPath, loadOptions) }
+    sharedModels.set(key, entry)
+  }
+  entry.users++
+  let nativeModel
+  try {
+    nativeModel = await entry.loading
+  } catch (err) {
+    if (--entry.users === 0 && sharedModels.get(key) === entry) sharedModels.delete(key)
+    throw err
+  }
+  let held = true
+  const release = async () => {
+    if (!held) return
+    held = false
+    if (--entry.users > 0) return
+    entry.released = true
+    if (sharedModels.get(key) === entry) sharedModels.delete(key)
+    await nativeModel.dispose()
+  }
+  return { nativeModel, release }
+}
+
 /**
  * A ranking context over `model`: a path, our LlamaModel, or a node-llama-cpp LlamaModel (whose
- * file is loaded once more by llama-rerank; disposing the node-llama-cpp model disposes the context).
+ * file is loaded once more by llama-rerank, once for all the contexts made from it with the same
+ * load options; disposing the node-llama-cpp model disposes the context).
  * Takes the options of `model.createRankingContext()`.
  */
 async function createRankingContext(model, options) {
@@ -729,8 +806,11 @@ async function createRankingContext(model, options) {
     if (typeof model.useMmap === 'boolean') loadOptions.useMmap = model.useMmap
   }
   if (options?.createSignal?.aborted) throw options.createSignal.reason
-  const nativeModel = await native.loadModel(modelPath, loadOptions)
   const foreign = typeof model === 'object' // node-llama-cpp's model, or any object naming a file
+  // Contexts made from node-llama-cpp models share one load per file and load options.
+  const { nativeModel, release } = foreign
+    ? await acquireSharedModel(modelPath, loadOptions)
+    : { nativeModel: await native.loadModel(modelPath, loadOptions), release: null }
   const owner = foreign ? model : new LlamaModel(nativeModel, { llama: undefined, modelPath })
   let listener = null
   let ctx
@@ -738,16 +818,16 @@ async function createRankingContext(model, options) {
     ctx = await createContextFrom(nativeModel, options, {
       model: owner,
       trained: nativeModel.info.trainedContextLength,
-      // the context owns the model loaded for it
+      // the context holds the model loaded for it (shared with its siblings for a foreign model)
       onFree: foreign
         ? async () => {
             listener?.dispose()
-            await nativeModel.dispose()
+            await release()
           }
         : () => owner.dispose(),
     })
   } catch (err) {
-    await nativeModel.dispose()
+    await (release ? release() : nativeModel.dispose())
     throw err
   }
   if (!foreign) {
@@ -768,6 +848,8 @@ async function createRankingContext(model, options) {
 }
 
 module.exports = {
+  /** @internal how many engine models node-llama-cpp-made contexts hold (tests) */
+  _sharedModelCount: () => sharedModels.size,
   getLlama,
   createRankingContext,
   Llama,

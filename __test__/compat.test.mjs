@@ -35,8 +35,8 @@ describe('the module', () => {
 
   test('llama: a CPU engine with node-llama-cpp\'s surface', async () => {
     const other = await getLlama({ gpu: 'auto', build: 'auto', maxThreads: 3, logger: () => {}, somethingNew: 1 })
-    assert.equal(other.gpu, false)
-    assert.equal(other.supportsGpuOffloading, false)
+    assert.equal(other.gpu, process.platform === 'darwin' && process.arch === 'arm64' ? 'metal' : false) // the CPU build elsewhere
+    assert.equal(other.supportsGpuOffloading, other.gpu !== false)
     assert.ok(other.cpuMathCores >= 1)
     assert.deepEqual(await other.getGpuDeviceNames(), [])
     assert.equal((await other.getVramState()).free, 0)
@@ -95,10 +95,29 @@ describe('options', () => {
     await assert.rejects(size(true), TypeError)
   })
 
-  test('overflow after lowering names the trained context', async () => {
+  test('after lowering, an input within the requested size is truncated (one warning); beyond it, the error names the trained context', async () => {
     const model = await modelOf(QWEN)
     const ctx = await model.createRankingContext({ contextSize: 4096, threads: 1 })
-    const long = LONG.repeat(3)
+    const warnings = []
+    const onWarning = (w) => w.code === 'LLAMA_RERANK_CONTEXT_LOWERED' && warnings.push(w.message)
+    process.on('warning', onWarning)
+    // about 1600 tokens: over the trained 1024, within the 4096 asked for
+    const medium = LONG.repeat(3)
+    const length = ctx.calculateInputLength('q', medium)
+    assert.ok(length > 1024 && length <= 4096, `${length}`)
+    const cut = await ctx.rank('q', medium)
+    const again = await ctx.rankAll('q', [medium, 'short'])
+    const lenient = await model.createRankingContext({ threads: 1, onOverflow: 'truncate' })
+    const native = await lenient.rank('q', medium)
+    await lenient.dispose()
+    assert.equal(cut, native)
+    assert.equal(again[0], native)
+    await new Promise((resolve) => setImmediate(resolve))
+    process.off('warning', onWarning)
+    assert.equal(warnings.length, 1, warnings.join('\n'))
+    assert.match(warnings[0], /trained on 1024 tokens, so the requested context of 4096 was lowered/)
+    // over what was asked for: the error, as node-llama-cpp throws past its context
+    const long = LONG.repeat(10)
     await assert.rejects(ctx.rank('q', long), (err) => {
       assert.equal(err.code, 'ERR_INPUT_TOO_LONG')
       assert.match(err.message, /trained on 1024 tokens, so the requested 4096 was lowered to it/)
