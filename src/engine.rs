@@ -238,15 +238,7 @@ fn vocabulary_tables(model: &LlamaModel) -> (Vec<(String, TokenId)>, PairTokens)
 
 impl Vocabulary for LoadedModel {
     fn tokenize_plain(&self, text: &str) -> Vec<TokenId> {
-        if text.is_empty() {
-            return Vec::new();
-        }
-        self.model
-            .vocab()
-            .tokenize(text.as_bytes(), false, false)
-            .into_iter()
-            .map(|t| t.0)
-            .collect()
+        self.tokenize_text(text, false)
     }
     fn control_tokens(&self) -> &[(String, TokenId)] {
         &self.controls
