@@ -103,7 +103,9 @@ pub fn inspect_file(path: &Path) -> Result<(GgufHeader, ModelInspection)> {
 
 impl LoadedModel {
     /// Loads the model at `path`. `abort` is polled during the load.
+    /// Holds an exit-gate pass throughout, so a process exit waits for (and stops) the load.
     pub fn load(path: &Path, options: &ModelLoadOptions, abort: Arc<AtomicBool>) -> Result<Self> {
+        let _pass = crate::exit_gate::GATE.enter()?;
         let (header, inspection) = inspect_file(path)?;
         let backend = backend();
         let mut params = LlamaModelParams::default();

@@ -346,10 +346,7 @@ pub fn load_model<'env>(
         let plan = ScoringPlan::detect(&inspection, forced).map_err(|why| {
             RerankError::new(ErrorCode::NotAReranker, format!("{model_path}: {why}"))
         })?;
-        let model = {
-            let _pass = GATE.enter()?;
-            LoadedModel::load(&path, &load_options, abort)?
-        };
+        let model = LoadedModel::load(&path, &load_options, abort)?;
         Ok((model, plan, path.to_string_lossy().into_owned()))
     });
     settle(env, work, |_, (model, plan, path)| {
@@ -377,10 +374,7 @@ pub fn load_model<'env>(
             gpu_device: model.placement.device.clone(),
             gpu_layers: model.placement.gpu_layers,
             layer_count: model.placement.layer_count,
-            compiled_gpu_backends: crate::compute_backend::compiled_gpu_backends()
-                .into_iter()
-                .map(String::from)
-                .collect(),
+            compiled_gpu_backends: compiled_gpu_backends(),
             cpu_features: crate::compute_backend::cpu_features(),
         };
         Ok(RerankerModel {
@@ -651,10 +645,7 @@ pub fn create_ranking_context<'env>(
         let (_, inspection) = inspect_file(&model_path)?;
         let plan = ScoringPlan::detect(&inspection, options.scoring)
             .map_err(|why| RerankError::new(ErrorCode::NotAReranker, format!("{path}: {why}")))?;
-        let model = {
-            let _pass = GATE.enter()?;
-            LoadedModel::load(&model_path, &ModelLoadOptions::default(), Arc::default())?
-        };
+        let model = LoadedModel::load(&model_path, &ModelLoadOptions::default(), Arc::default())?;
         let shared = ContextShared::new(Arc::new(model), plan, options)?;
         start_context(key, Arc::new(shared))
     });
