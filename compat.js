@@ -767,8 +767,8 @@ const sharedModels = new Map()
 async function acquireSharedModel(modelPath, loadOptions) {
   const key = JSON.stringify([path.resolve(modelPath), loadOptions.gpuLayers ?? null, loadOptions.useMmap ?? null])
   let entry = sharedModels.get(key)
-  if (entry == null || entry.released) {
-    entry = { users: 0, released: false, loading: native.loadModel(modelPath, loadOptions) }
+  if (entry == null) {
+    entry = { users: 0, loading: native.loadModel(modelPath, loadOptions) }
     sharedModels.set(key, entry)
   }
   entry.users++
@@ -784,7 +784,6 @@ async function acquireSharedModel(modelPath, loadOptions) {
     if (!held) return
     held = false
     if (--entry.users > 0) return
-    entry.released = true
     if (sharedModels.get(key) === entry) sharedModels.delete(key)
     await nativeModel.dispose()
   }

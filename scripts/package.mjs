@@ -31,13 +31,9 @@ if (!existsSync(platformDir)) {
   console.error(`package: no npm/${suffix} package: this machine's platform is not one of package.json's napi.targets`)
   process.exit(1)
 }
-const platformManifest = JSON.parse(readFileSync(join(platformDir, 'package.json'), 'utf8'))
-if (platformManifest.version !== main.version) {
-  console.error(`package: ${platformManifest.name} is at ${platformManifest.version}, not ${main.version}: run npm version (scripts/sync-versions.mjs)`)
-  process.exit(1)
-}
 // The published main package lists every platform package (napi-rs's prepublish step does the
-// same); they stay out of the repository's package.json, where npm ci would look them up.
+// same); they stay out of the repository's package.json, where npm ci would look them up. Each
+// must be at the main package's version.
 const optionalDependencies = {}
 for (const dir of readdirSync(join(root, 'npm')).sort()) {
   const manifest = JSON.parse(readFileSync(join(root, 'npm', dir, 'package.json'), 'utf8'))
