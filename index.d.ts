@@ -187,7 +187,11 @@ export interface RankingContextOptions {
    * calls; cross-encoders always take their context size (a pair must fit one call).
    */
   batchSize?: number
-  /** Documents in flight at once, each in its own sequence of the KV cache. Default: 32. */
+  /**
+   * Accepted and ignored (it used to set how many documents shared a decode call). Each
+   * decode call now evaluates one document, so that a score never depends on what else
+   * is in the call.
+   */
   sequences?: number
   /** CPU threads. Default: all physical cores. */
   threads?: number

@@ -17,8 +17,6 @@ use crate::scoring::{ScoringMethod, ScoringPlan};
 
 /// Default upper bound of the context size, whatever the model was trained for.
 pub const DEFAULT_MAX_CONTEXT: u32 = 8192;
-/// Default number of documents in flight at once.
-pub const DEFAULT_SEQUENCES: u32 = 32;
 /// Default tokens per decode call of causal models: llama.cpp's micro-batch.
 pub const DEFAULT_CAUSAL_BATCH: u32 = 512;
 
@@ -27,7 +25,6 @@ pub const DEFAULT_CAUSAL_BATCH: u32 = 512;
 pub struct ContextOptions {
     pub context_size: Option<u32>,
     pub batch_size: Option<u32>,
-    pub sequences: Option<u32>,
     pub threads: Option<u32>,
     pub instruction: Option<String>,
     pub template: Option<String>,
@@ -86,7 +83,6 @@ impl ContextShared {
             // Bidirectional models see a whole pair in one batch.
             _ => context_size,
         };
-        let sequences = options.sequences.unwrap_or(DEFAULT_SEQUENCES).clamp(1, 256);
         let threads = match options.threads {
             Some(0) | None => num_cpus::get_physical().max(1) as i32,
             Some(n) => n.min(1024) as i32,
@@ -112,7 +108,6 @@ impl ContextShared {
                 plan,
                 context_size,
                 batch_size,
-                sequences,
                 threads,
             },
             default_overflow: options.overflow.unwrap_or(OverflowPolicy::Truncate),

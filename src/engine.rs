@@ -4,6 +4,7 @@
 //! [`ScoringContext`] owns one `Arc` of its model next to the llama.cpp context that borrows
 //! it (through `self_cell`), so the model is freed only after the last context is gone.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -258,8 +259,6 @@ pub struct ContextSettings {
     pub context_size: u32,
     /// Tokens per decode call.
     pub batch_size: u32,
-    /// Documents evaluated side by side in one decode call.
-    pub sequences: u32,
     pub threads: i32,
 }
 
@@ -332,16 +331,48 @@ pub struct CallLayout {
 }
 
 /// The longest token prefix shared by all sequences, leaving each at least one token.
-pub fn shared_prefix_len(sequences: &[Vec<TokenId>]) -> usize {
-    let Some(first) = sequences.first() else {
+pub fn shared_prefix_len<S: AsRef<[TokenId]>>(sequences: &[S]) -> usize {
+    let Some(first) = sequences.first().map(AsRef::as_ref) else {
         return 0;
     };
     let mut len = first.len();
     for s in &sequences[1..] {
-        len = len.min(first.iter().zip(s).take_while(|(a, b)| a == b).count());
+        len = len.min(
+            first
+                .iter()
+                .zip(s.as_ref())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
     }
-    let shortest = sequences.iter().map(Vec::len).min().unwrap_or(0);
+    let shortest = sequences
+        .iter()
+        .map(|s| s.as_ref().len())
+        .min()
+        .unwrap_or(0);
     len.min(shortest.saturating_sub(1))
+}
+
+/// The distinct sequences in first-seen order, how many inputs each stands for, and the
+/// distinct sequence of every input.
+fn deduplicate(sequences: &[Vec<TokenId>]) -> (Vec<&[TokenId]>, Vec<usize>, Vec<usize>) {
+    let mut index: HashMap<&[TokenId], usize> = HashMap::new();
+    let mut unique: Vec<&[TokenId]> = Vec::new();
+    let mut copies: Vec<usize> = Vec::new();
+    let of_input = sequences
+        .iter()
+        .map(|s| {
+            *index
+                .entry(s.as_slice())
+                .and_modify(|&mut u| copies[u] += 1)
+                .or_insert_with(|| {
+                    unique.push(s);
+                    copies.push(1);
+                    unique.len() - 1
+                })
+        })
+        .collect();
+    (unique, copies, of_input)
 }
 
 impl ScoringContext {
@@ -426,17 +457,20 @@ impl ScoringContext {
             .max(2)
     }
 
-    /// Sequence ids for documents (1..=slots; 0 holds the prefix). llama.cpp needs
-    /// `n_seq_max <= n_batch`, or it aborts the process.
-    fn document_slots(&self) -> u32 {
-        self.settings
-            .sequences
-            .min(self.batch_tokens() - 1)
-            .clamp(1, 255)
-    }
+    /// Documents in one decode call: one. A document that shares a decode call with others
+    /// attends over their (masked) KV cells too, and ggml's reductions over KV cells (the
+    /// softmax sum in groups of 8, the attention-value dot products in 32-wide accumulators)
+    /// then group its terms differently depending on where its cells landed: its score moved
+    /// by up to 3e-3 on the Qwen3-0.6B-shaped model with the batch's composition. One
+    /// document per call keeps its cells right after the prefix, exactly where they are when
+    /// it is ranked alone, so a score is bit-identical however a call is packed; matrix
+    /// products are row-independent, so the micro-batch size and the thread count do not
+    /// matter either (`bench/invariance.mjs` measures all of it). Measured on both benchmark
+    /// models this is no slower: a document no longer attends over the others' cells.
+    const DOCUMENTS_PER_CALL: u32 = 1;
 
     /// Decides prefix reuse and packing for a call.
-    pub fn layout(&self, sequences: &[Vec<TokenId>]) -> CallLayout {
+    pub fn layout<S: AsRef<[TokenId]>>(&self, sequences: &[S]) -> CallLayout {
         let prefix = if self.is_encoder() || sequences.len() < 2 {
             0
         } else {
@@ -447,10 +481,13 @@ impl ScoringContext {
         };
         let scheduler = BatchScheduler {
             max_tokens: self.batch_tokens() as usize,
-            max_sequences: self.document_slots() as usize,
+            max_sequences: Self::DOCUMENTS_PER_CALL as usize,
             split: !self.is_encoder(),
         };
-        let lengths: Vec<usize> = sequences.iter().map(|s| s.len() - prefix).collect();
+        let lengths: Vec<usize> = sequences
+            .iter()
+            .map(|s| s.as_ref().len() - prefix)
+            .collect();
         let plan = scheduler.plan(&lengths);
         let kv_needed = prefix + plan.max_cells;
         CallLayout {
@@ -487,8 +524,9 @@ impl ScoringContext {
         } else {
             n_batch.min(512)
         };
-        // Sequence 0 holds the shared prefix; documents use 1..=sequences.
-        let n_seq = self.document_slots() + 1;
+        // Sequence 0 holds the shared prefix; documents use 1..=DOCUMENTS_PER_CALL. llama.cpp
+        // needs `n_seq_max <= n_batch`, or it aborts the process.
+        let n_seq = Self::DOCUMENTS_PER_CALL + 1;
         debug_assert!(n_seq <= n_batch);
         let pooled = self.pooled();
         let params = LlamaContextParams::default()
@@ -542,16 +580,33 @@ impl ScoringContext {
                 "document {i} gives an empty input"
             )));
         }
-        let total = sequences.len();
-        let mut scores = vec![f64::NAN; total];
-        if total == 0 {
-            return Ok(scores);
+        if sequences.is_empty() {
+            return Ok(Vec::new());
         }
+        // Identical inputs are evaluated once and share the score.
+        let (unique, copies, of_input) = deduplicate(sequences);
+        let scores = self.score_unique(&unique, &copies, sequences, observer)?;
+        Ok(of_input.into_iter().map(|u| scores[u]).collect())
+    }
+
+    /// Scores distinct token sequences. `all` holds every input, duplicates included, and
+    /// `copies[i]` how many inputs sequence `i` stands for: statistics and progress count
+    /// inputs.
+    fn score_unique(
+        &mut self,
+        sequences: &[&[TokenId]],
+        copies: &[usize],
+        all: &[Vec<TokenId>],
+        observer: &mut dyn BatchObserver,
+    ) -> Result<Vec<f64>> {
+        let total = sequences.len();
+        let inputs = all.len();
+        let mut scores = vec![f64::NAN; total];
         let layout = self.layout(sequences);
         self.ensure_kv(layout.kv_needed)?;
         self.last_stats = CallStats {
-            documents: total,
-            pair_tokens: sequences.iter().map(Vec::len).sum(),
+            documents: all.len(),
+            pair_tokens: all.iter().map(Vec::len).sum(),
             tokens_computed: layout.prefix
                 + layout.plan.steps.iter().map(|s| s.tokens()).sum::<usize>(),
             prefix_tokens: layout.prefix,
@@ -651,8 +706,11 @@ impl ScoringContext {
                     ctx.clear_kv_cache_seq(Some(seq as u32), None, None)
                         .map_err(|e| internal(e.to_string()))?;
                 }
-                done += finishing.len();
-                observer.after_batch(done, total)?;
+                done += finishing
+                    .iter()
+                    .map(|&(idx, _, _)| copies[idx])
+                    .sum::<usize>();
+                observer.after_batch(done, inputs)?;
             }
             Ok(())
         })?;
@@ -678,7 +736,16 @@ fn decode_error(e: &dyn std::error::Error) -> RerankError {
 
 #[cfg(test)]
 mod tests {
-    use super::shared_prefix_len;
+    use super::{deduplicate, shared_prefix_len};
+
+    #[test]
+    fn duplicates_are_evaluated_once() {
+        let inputs = vec![vec![1, 2], vec![3], vec![1, 2], vec![1, 2], vec![3, 4]];
+        let (unique, copies, of_input) = deduplicate(&inputs);
+        assert_eq!(unique, vec![&[1, 2][..], &[3][..], &[3, 4][..]]);
+        assert_eq!(copies, vec![3, 1, 1]);
+        assert_eq!(of_input, vec![0, 1, 0, 0, 2]);
+    }
 
     #[test]
     fn shared_prefix_leaves_one_token_each() {
@@ -687,6 +754,6 @@ mod tests {
         assert_eq!(shared_prefix_len(&[vec![1, 2, 3], vec![1, 2]]), 1);
         assert_eq!(shared_prefix_len(&[vec![9], vec![1, 2]]), 0);
         assert_eq!(shared_prefix_len(&[vec![1, 2, 3]]), 2);
-        assert_eq!(shared_prefix_len(&[]), 0);
+        assert_eq!(shared_prefix_len::<Vec<i32>>(&[]), 0);
     }
 }

@@ -397,7 +397,9 @@ pub struct RankingContextOptions {
     /// Tokens per decode call. Default: 512 for generative models, whose documents may span
     /// calls; cross-encoders always take their context size (a pair must fit one call).
     pub batch_size: Option<u32>,
-    /// Documents in flight at once, each in its own sequence of the KV cache. Default: 32.
+    /// Accepted and ignored (it used to set how many documents shared a decode call). Each
+    /// decode call now evaluates one document, so that a score never depends on what else
+    /// is in the call.
     pub sequences: Option<u32>,
     /// CPU threads. Default: all physical cores.
     pub threads: Option<u32>,
@@ -432,7 +434,6 @@ impl TryFrom<RankingContextOptions> for ContextOptions {
         Ok(ContextOptions {
             context_size: options.context_size,
             batch_size: options.batch_size,
-            sequences: options.sequences,
             threads: options.threads,
             instruction: options.instruction,
             template: options.template,

@@ -42,14 +42,13 @@ fn context(
     model: &Arc<LoadedModel>,
     plan: ScoringPlan,
     size: u32,
-    sequences: u32,
+    threads: u32,
     batch: Option<u32>,
 ) -> ContextWorker {
     let options = ContextOptions {
         context_size: Some(size),
-        sequences: Some(sequences),
         batch_size: batch,
-        threads: Some(2),
+        threads: Some(threads),
         ..Default::default()
     };
     ContextWorker::start(Arc::new(
@@ -185,7 +184,7 @@ fn scores_match_the_reference_and_do_not_depend_on_packing() {
         let pairs = file["pairs"].as_array().unwrap();
         for pair in pairs {
             let size = pair["maxLength"].as_u64().map_or(n_ctx, |m| m as u32);
-            let worker = context(&model, plan, size, 1, None);
+            let worker = context(&model, plan, size, 2, None);
             let score = rank_all(
                 &worker,
                 pair["query"].as_str().unwrap(),
@@ -206,28 +205,37 @@ fn scores_match_the_reference_and_do_not_depend_on_packing() {
             .filter(|p| p["maxLength"].is_null())
             .map(|p| p["document"].as_str().unwrap())
             .collect();
-        let alone = context(&model, plan, n_ctx, 1, None);
+        let alone = context(&model, plan, n_ctx, 2, None);
         let base: Vec<f64> = docs
             .iter()
             .map(|d| rank_all(&alone, query, &[d], None)[0])
             .collect();
-        for (sequences, batch) in [(4, None), (16, None), (3, Some(150)), (64, Some(n_ctx))] {
-            let worker = context(&model, plan, n_ctx, sequences, batch);
+        // bit-identical: the same pair scores the same whatever else is in the call, the
+        // order, the micro-batch size and the thread count; copies are evaluated once
+        for (threads, batch) in [(2, None), (1, None), (2, Some(150)), (1, Some(n_ctx))] {
+            let worker = context(&model, plan, n_ctx, threads, batch);
             let packed = rank_all(&worker, query, &docs, None);
             let mut reversed_docs = docs.clone();
             reversed_docs.reverse();
             let mut reversed = rank_all(&worker, query, &reversed_docs, None);
             reversed.reverse();
+            let twice: Vec<&str> = docs.iter().flat_map(|d| [*d, *d]).collect();
+            let doubled = rank_all(&worker, query, &twice, None);
             for i in 0..docs.len() {
-                assert!(
-                    (packed[i] - base[i]).abs() <= 1e-4,
-                    "{name} seq={sequences}: doc {i}: {} vs {}",
+                let label = format!("{name} threads={threads} batch={batch:?}: doc {i}");
+                assert_eq!(
+                    packed[i].to_bits(),
+                    base[i].to_bits(),
+                    "{label}: {} vs {}",
                     packed[i],
                     base[i]
                 );
-                assert!(
-                    (reversed[i] - base[i]).abs() <= 1e-4,
-                    "{name} reversed: doc {i}"
+                assert_eq!(reversed[i].to_bits(), base[i].to_bits(), "{label} reversed");
+                assert_eq!(doubled[2 * i].to_bits(), base[i].to_bits(), "{label} twice");
+                assert_eq!(
+                    doubled[2 * i + 1].to_bits(),
+                    base[i].to_bits(),
+                    "{label} copy"
                 );
             }
         }
@@ -237,7 +245,7 @@ fn scores_match_the_reference_and_do_not_depend_on_packing() {
 #[test]
 fn disposed_worker_rejects_queued_calls() {
     let (model, plan) = load("bert-reranker-pooler.gguf");
-    let worker = context(&model, plan, 512, 4, None);
+    let worker = context(&model, plan, 512, 2, None);
     let handle = worker.dispose().unwrap();
     handle.join().unwrap();
     let err = worker
@@ -275,7 +283,6 @@ fn prefix_is_computed_once_and_kv_grows_with_need() {
             plan,
             context_size: 1024,
             batch_size: 128,
-            sequences: 4,
             threads: 2,
         };
         let mut context = ScoringContext::new(model.clone(), settings).unwrap();
@@ -317,10 +324,7 @@ fn prefix_is_computed_once_and_kv_grows_with_need() {
                 .unwrap()[0];
             worst = worst.max((alone - packed[i]).abs());
         }
-        assert!(
-            worst <= 1e-4,
-            "{name}: prefix reuse moved a score by {worst}"
-        );
+        assert_eq!(worst, 0.0, "{name}: prefix reuse moved a score by {worst}");
         // a long document needs more KV cells: the context grows
         let long = shared
             .encode(
@@ -336,10 +340,11 @@ fn prefix_is_computed_once_and_kv_grows_with_need() {
             .score(&[long.clone(), sequences[0].clone()], &mut NoChecks)
             .unwrap();
         assert!(context.kv_size() as usize >= long.len());
-        assert!((s[1] - packed[0]).abs() <= 1e-4);
+        assert_eq!(s[1].to_bits(), packed[0].to_bits());
         let alone = context.score(&[long], &mut NoChecks).unwrap()[0];
-        assert!(
-            (alone - s[0]).abs() <= 1e-4,
+        assert_eq!(
+            alone.to_bits(),
+            s[0].to_bits(),
             "{name}: long document chunked with and without prefix"
         );
     }
