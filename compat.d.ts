@@ -113,7 +113,7 @@ export interface RankOptions {
   onOverflow?: RankingOverflow
   /** llama-rerank: the task instruction for this call (generative rerankers). */
   instruction?: string
-  /** llama-rerank: stops the call at the next batch boundary; it rejects with an AbortError. */
+  /** llama-rerank: stops the call within milliseconds, inside the running decode; it rejects with an AbortError. */
   signal?: AbortSignal
   /** llama-rerank: called after every evaluated batch (pieces, when "maxChunk" split a document). */
   onProgress?: (done: number, total: number) => void

@@ -279,7 +279,7 @@ impl ContextWorker {
     }
 
     /// Marks the context disposed and closes its queue; returns the thread to join.
-    /// Running work stops at its next batch boundary; queued calls reject as disposed.
+    /// Running work stops inside its current decode; queued calls reject as disposed.
     pub fn dispose(&self) -> Option<JoinHandle<()>> {
         self.disposed.store(true, Ordering::Release);
         self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -361,5 +361,11 @@ fn run(
             checks.check()?;
         }
     }
-    context.score(&sequences, &mut checks)
+    // The same flags also stop a decode that is running, within one node of its graph.
+    context
+        .interrupt()
+        .watch(vec![abort.clone(), shared.disposed.clone()]);
+    let scores = context.score(&sequences, &mut checks);
+    context.interrupt().watch(Vec::new());
+    scores
 }

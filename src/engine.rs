@@ -21,6 +21,7 @@ use llama_cpp_2::token::LlamaToken;
 use crate::batch_scheduler::{BatchScheduler, Plan};
 use crate::compute_backend::ComputePlacement;
 use crate::error::{ErrorCode, RerankError, Result};
+use crate::ffi::DecodeInterrupt;
 use crate::gguf::{GgufError, GgufHeader};
 use crate::label_head::LabelHead;
 use crate::model_inspection::ModelInspection;
@@ -282,6 +283,8 @@ struct LiveContext {
     cell: ContextCell,
     batch: LlamaBatch<'static>,
     kv_size: u32,
+    /// Polled by llama.cpp's abort callback; dropped after the context (field order).
+    _interrupt: Arc<DecodeInterrupt>,
 }
 
 /// What one call cost: tokens evaluated and how.
@@ -309,6 +312,7 @@ pub struct ScoringContext {
     settings: ContextSettings,
     yes_no: Option<(TokenId, TokenId)>,
     last_stats: CallStats,
+    interrupt: Arc<DecodeInterrupt>,
 }
 
 /// What the caller lets happen between batches: progress, abort and disposal checks.
@@ -400,6 +404,7 @@ impl ScoringContext {
             settings,
             yes_no,
             last_stats: CallStats::default(),
+            interrupt: Arc::default(),
         };
         // Create a first context now, so that a model llama.cpp cannot run fails here and
         // not on the first call.
@@ -426,6 +431,11 @@ impl ScoringContext {
     /// What the last `score` call cost.
     pub fn last_stats(&self) -> CallStats {
         self.last_stats
+    }
+
+    /// What interrupts a running decode: the caller sets the flags it watches.
+    pub fn interrupt(&self) -> &Arc<DecodeInterrupt> {
+        &self.interrupt
     }
 
     /// The KV cells of the current llama.cpp context (0 before the first one).
@@ -546,6 +556,7 @@ impl ScoringContext {
             // llama.cpp's CPU flash attention rounds queries to f16, which moves scores by
             // ~3e-4; exact attention keeps them within ~1e-5 of the reference.
             .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
+        let (params, _) = crate::ffi::with_abort_callback(params, &self.interrupt);
         crate::ffi::take_error_lines();
         let cell = ContextCell::try_new(self.model.clone(), |m| {
             m.model.new_context(backend(), params)
@@ -565,6 +576,7 @@ impl ScoringContext {
             cell,
             batch,
             kv_size: wanted,
+            _interrupt: self.interrupt.clone(),
         });
         Ok(())
     }
@@ -640,7 +652,7 @@ impl ScoringContext {
                             .add(LlamaToken(t), pos as i32, &[0], pooled)
                             .map_err(add_error)?;
                     }
-                    ctx.decode(batch).map_err(|e| decode_error(&e))?;
+                    ctx.decode(batch).map_err(|e| decode_failed(&e, observer))?;
                 }
             }
             let mut done = 0;
@@ -671,7 +683,7 @@ impl ScoringContext {
                         finishing.push((piece.sequence, seq, batch.n_tokens() - 1));
                     }
                 }
-                ctx.decode(batch).map_err(|e| decode_error(&e))?;
+                ctx.decode(batch).map_err(|e| decode_failed(&e, observer))?;
                 for &(idx, seq, last_index) in &finishing {
                     let read = if pooled {
                         let values = ctx.embeddings_seq_ith(seq).map_err(|e| {
@@ -724,6 +736,15 @@ fn internal(message: String) -> RerankError {
 
 fn add_error(e: llama_cpp_2::llama_batch::BatchAddError) -> RerankError {
     RerankError::new(ErrorCode::Internal, "batch overflow").with_cause(e.to_string())
+}
+
+/// A failed decode: the abort, disposal or exit that interrupted it, if one did; else
+/// llama.cpp's error.
+fn decode_failed(e: &dyn std::error::Error, observer: &mut dyn BatchObserver) -> RerankError {
+    match observer.before_batch() {
+        Err(stop) => stop,
+        Ok(()) => decode_error(e),
+    }
 }
 
 fn decode_error(e: &dyn std::error::Error) -> RerankError {

@@ -125,3 +125,93 @@ pub fn system_info() -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// What stops a decode from inside: llama.cpp polls [`DecodeInterrupt::is_raised`] through
+/// its abort callback between the nodes of the compute graph, so an abort, a dispose or the
+/// process's exit ends a running decode within one graph node instead of one batch.
+#[derive(Debug, Default)]
+pub struct DecodeInterrupt {
+    flags: std::sync::Mutex<Vec<std::sync::Arc<AtomicBool>>>,
+}
+
+impl DecodeInterrupt {
+    /// The flags that interrupt decodes from now on (the running call's abort and the
+    /// context's disposal), replacing the previous ones.
+    pub fn watch(&self, flags: Vec<std::sync::Arc<AtomicBool>>) {
+        *self.flags.lock().unwrap_or_else(|p| p.into_inner()) = flags;
+    }
+
+    /// Whether a watched flag is set.
+    pub fn is_raised(&self) -> bool {
+        self.flags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|f| f.load(Ordering::Acquire))
+    }
+}
+
+unsafe extern "C" fn decode_interrupted(data: *mut c_void) -> bool {
+    if data.is_null() {
+        return false;
+    }
+    // SAFETY: `data` is the `DecodeInterrupt` that `with_abort_callback` registered; the
+    // scoring context keeps that `Arc` alive for as long as the llama.cpp context exists.
+    let interrupt = unsafe { &*data.cast::<DecodeInterrupt>() };
+    interrupt.is_raised()
+}
+
+/// `params` with llama.cpp's abort callback polling `interrupt`, and whether it was set.
+///
+/// `llama-cpp-2` 0.1.160 keeps `llama_context_params` private, with no setter for the abort
+/// callback. Its `LlamaContextParams` is a struct of that one field, so the raw struct is
+/// reached by a pointer cast, after checking that the sizes match and that the fields read
+/// through the cast are the ones the wrapper reports. If either check fails (a future
+/// version changed the layout) the callback is not set and aborts wait for the batch.
+/// The caller must keep `interrupt` alive as long as any context made from the result.
+pub fn with_abort_callback(
+    params: llama_cpp_2::context::params::LlamaContextParams,
+    interrupt: &std::sync::Arc<DecodeInterrupt>,
+) -> (llama_cpp_2::context::params::LlamaContextParams, bool) {
+    use llama_cpp_2::context::params::LlamaContextParams;
+    use llama_cpp_sys_2::llama_context_params;
+    let mut params = params;
+    if std::mem::size_of::<LlamaContextParams>() != std::mem::size_of::<llama_context_params>()
+        || std::mem::align_of::<LlamaContextParams>()
+            != std::mem::align_of::<llama_context_params>()
+    {
+        return (params, false);
+    }
+    let expected = (
+        params.n_ctx().map_or(0, |n| n.get()),
+        params.n_batch(),
+        params.n_ubatch(),
+        params.n_seq_max(),
+        params.n_threads(),
+        params.n_threads_batch(),
+    );
+    let raw = std::ptr::addr_of_mut!(params).cast::<llama_context_params>();
+    // SAFETY: `raw` points to `params`, which is live, writable and (checked above) exactly
+    // the size and alignment of `llama_context_params`; the fields read are plain integers.
+    let seen = unsafe {
+        (
+            (*raw).n_ctx,
+            (*raw).n_batch,
+            (*raw).n_ubatch,
+            (*raw).n_seq_max,
+            (*raw).n_threads,
+            (*raw).n_threads_batch,
+        )
+    };
+    if seen != expected {
+        return (params, false);
+    }
+    // SAFETY: as above, and the fields just read match the wrapper's, so `raw` is its
+    // `llama_context_params`. The callback is a plain function; its data pointer stays valid
+    // while the caller keeps `interrupt` alive, which outlives the context.
+    unsafe {
+        (*raw).abort_callback = Some(decode_interrupted);
+        (*raw).abort_callback_data = std::sync::Arc::as_ptr(interrupt).cast_mut().cast();
+    }
+    (params, true)
+}

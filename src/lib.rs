@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod exit_gate;
 mod ffi;
+pub use ffi::DecodeInterrupt;
 pub mod gguf;
 pub mod hub;
 pub mod label_head;

@@ -701,7 +701,8 @@ pub struct RankOptions<'a> {
     /// Over-long pairs for this call: `"truncate"` or `"throw"`.
     #[napi(ts_type = "'truncate' | 'throw'")]
     pub on_overflow: Option<String>,
-    /// Stops the call at the next batch boundary; it rejects with an `AbortError`.
+    /// Stops the call, within one node of the running decode's graph (milliseconds); it
+    /// rejects with an `AbortError` and the context stays usable.
     #[napi(ts_type = "AbortSignal")]
     pub signal: Option<SignalHandle>,
     /// Called after every evaluated batch with the documents done so far.
@@ -1022,7 +1023,7 @@ impl RankingContext {
         self.worker.is_disposed()
     }
 
-    /// Stops running work at its next batch boundary, rejects queued calls with
+    /// Stops running work inside its current decode, rejects queued calls with
     /// `ERR_DISPOSED` and frees the context. Idempotent.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn dispose<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {

@@ -349,3 +349,91 @@ fn prefix_is_computed_once_and_kv_grows_with_need() {
         );
     }
 }
+
+/// Raises the abort flag as batch `raise_at` starts, and counts the batches that finish.
+struct AbortDuringBatch {
+    flag: Arc<std::sync::atomic::AtomicBool>,
+    raise_at: usize,
+    started: usize,
+    finished: usize,
+}
+
+impl llama_rerank::engine::BatchObserver for AbortDuringBatch {
+    fn before_batch(&mut self) -> llama_rerank::error::Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.flag.load(Ordering::Acquire) {
+            return Err(llama_rerank::error::RerankError::aborted());
+        }
+        self.started += 1;
+        if self.started == self.raise_at {
+            self.flag.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+    fn after_batch(&mut self, _: usize, _: usize) -> llama_rerank::error::Result<()> {
+        self.finished += 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn an_abort_stops_the_running_decode_and_the_context_stays_usable() {
+    use llama_rerank::engine::{ContextSettings, ScoringContext};
+    let files = expected();
+    // the Qwen3 call's first batch is the shared prefix; BERT's is the first document
+    for (name, raise_at) in [
+        ("qwen3-reranker-pooled.gguf", 2),
+        ("bert-reranker-pooler.gguf", 1),
+    ] {
+        let (model, plan) = load(name);
+        let settings = ContextSettings {
+            plan,
+            context_size: 512,
+            batch_size: 512,
+            threads: 2,
+        };
+        let shared = ContextShared::new(
+            model.clone(),
+            plan,
+            ContextOptions {
+                context_size: Some(512),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let pair = &files[name]["pairs"][0];
+        let query = pair["query"].as_str().unwrap();
+        let tokens = |d: &str| {
+            shared
+                .encode(query, d, None, OverflowPolicy::Throw)
+                .unwrap()
+                .tokens
+        };
+        let docs = vec![
+            tokens(pair["document"].as_str().unwrap()),
+            tokens("Bananas are yellow."),
+        ];
+        let mut context = ScoringContext::new(model.clone(), settings.clone()).unwrap();
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        context.interrupt().watch(vec![flag.clone()]);
+        let mut observer = AbortDuringBatch {
+            flag: flag.clone(),
+            raise_at,
+            started: 0,
+            finished: 0,
+        };
+        let err = context.score(&docs, &mut observer).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Aborted, "{name}: {err:?}");
+        // llama.cpp's abort callback stopped the decode itself: no batch finished
+        assert_eq!(observer.finished, 0, "{name}: the decode ran to its end");
+        // the same context then scores as a fresh one, to the bit
+        flag.store(false, std::sync::atomic::Ordering::Release);
+        let after = context.score(&docs, &mut NoChecks).unwrap();
+        let fresh = ScoringContext::new(model.clone(), settings)
+            .unwrap()
+            .score(&docs, &mut NoChecks)
+            .unwrap();
+        assert_eq!(after, fresh, "{name}");
+        assert!((after[0] - pair["score"].as_f64().unwrap()).abs() <= tolerance(name));
+    }
+}
