@@ -26,7 +26,7 @@ export declare class RankingContext {
   /** Whether `dispose()` has been called (directly or through the model). */
   get disposed(): boolean
   /**
-   * Stops running work at its next batch boundary, rejects queued calls with
+   * Stops running work inside its current decode, rejects queued calls with
    * `ERR_DISPOSED` and frees the context. Idempotent.
    */
   dispose(): Promise<void>
@@ -217,7 +217,10 @@ export interface RankOptions {
   instruction?: string
   /** Over-long pairs for this call: `"truncate"` or `"throw"`. */
   onOverflow?: 'truncate' | 'throw'
-  /** Stops the call at the next batch boundary; it rejects with an `AbortError`. */
+  /**
+   * Stops the call, within one node of the running decode's graph (milliseconds); it
+   * rejects with an `AbortError` and the context stays usable.
+   */
   signal?: AbortSignal
   /** Called after every evaluated batch with the documents done so far. */
   onProgress?: (done: number, total: number) => void
