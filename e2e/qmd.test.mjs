@@ -68,8 +68,11 @@ function ensureNode22() {
   return bin
 }
 
+// QMD refuses every model operation when CI is set (`_ciMode = !!process.env.CI`), and CI sets
+// it: QMD runs without it, as on a user's machine.
+const { CI: _ci, ...userEnv } = process.env
 const env = (home, extra = {}) => ({
-  ...process.env,
+  ...userEnv,
   PATH: `${node22}${path.delimiter}${process.env.PATH}`,
   HOME: home,
   XDG_CACHE_HOME: path.join(home, '.cache'),
