@@ -597,28 +597,26 @@ impl ScoringContext {
         }
         // Identical inputs are evaluated once and share the score.
         let (unique, copies, of_input) = deduplicate(sequences);
-        let scores = self.score_unique(&unique, &copies, sequences, observer)?;
+        let scores = self.score_unique(&unique, &copies, observer)?;
         Ok(of_input.into_iter().map(|u| scores[u]).collect())
     }
 
-    /// Scores distinct token sequences. `all` holds every input, duplicates included, and
-    /// `copies[i]` how many inputs sequence `i` stands for: statistics and progress count
-    /// inputs.
+    /// Scores distinct token sequences; `copies[i]` is how many inputs sequence `i` stands
+    /// for: statistics and progress count inputs.
     fn score_unique(
         &mut self,
         sequences: &[&[TokenId]],
         copies: &[usize],
-        all: &[Vec<TokenId>],
         observer: &mut dyn BatchObserver,
     ) -> Result<Vec<f64>> {
         let total = sequences.len();
-        let inputs = all.len();
+        let inputs: usize = copies.iter().sum();
         let mut scores = vec![f64::NAN; total];
         let layout = self.layout(sequences);
         self.ensure_kv(layout.kv_needed)?;
         self.last_stats = CallStats {
-            documents: all.len(),
-            pair_tokens: all.iter().map(Vec::len).sum(),
+            documents: inputs,
+            pair_tokens: sequences.iter().zip(copies).map(|(s, n)| s.len() * n).sum(),
             tokens_computed: layout.prefix
                 + layout.plan.steps.iter().map(|s| s.tokens()).sum::<usize>(),
             prefix_tokens: layout.prefix,
