@@ -16,7 +16,7 @@ const HELP = `llama-rerank ${pkg.version}: score documents against a query with 
 Usage:
   llama-rerank rank  [--model M] --query Q [DOC ...] [--file docs.txt|docs.jsonl|-]
   llama-rerank info  [--model M]
-  llama-rerank serve [--model M] [--host 127.0.0.1] [--port 8080] [--contexts N]
+  llama-rerank serve [--model M] [--host 127.0.0.1] [--port 8080] [--contexts N] [--api-key K]
   llama-rerank --help | --version
 
 Models (--model, -m):
@@ -47,9 +47,30 @@ serve:
   --contexts N            requests scored side by side (default 1); threads are split
   -c, --context-size N    tokens per pair (default: the model's, at most 8192)
   -t, --threads N         threads per context (default: cores / contexts)
+  --api-key KEY           require "Authorization: Bearer KEY" (repeatable; also
+                          $LLAMA_RERANK_API_KEY); /health and /openapi.json stay open
+  --api-key-file F        more keys, one a line (# comments)
+  --insecure-no-auth      allow a non-loopback --host without a key (trusted networks,
+                          or behind a proxy that checks keys)
+  --public-metrics        serve /metrics without a key (it is behind the key otherwise)
   --max-documents N       documents per request at most (default 1000; more is a 400)
   --max-body-bytes N      request body size at most (default 8 MiB; more is a 413)
-  Endpoints: POST /v1/rerank (and /rerank), GET /health, GET /v1/models.
+  --max-request-tokens N  tokens per request at most, over all its pairs (default: no
+                          limit; more is a 413, answered before any scoring)
+  --max-queue N           requests waiting for a context at most (default 1024; more is
+                          a 503 with Retry-After)
+  --queue-timeout MS      longest wait for a context (default 60000; then a 503 with
+                          Retry-After; 0 waits forever)
+  --body-timeout MS       time to send the body once the headers are in (default 30000;
+                          then a 408 and the connection is closed)
+  --headers-timeout MS    time to send the request headers (default 10000)
+  --send-timeout MS       time for a client to take a written answer (default 30000;
+                          then the connection is dropped)
+  --keep-alive-timeout MS idle keep-alive connections are closed after (default 5000)
+  --max-connections N     open connections at most (default 256; more are closed)
+  Endpoints: POST /v1/rerank (also /rerank, /v1/reranking, /v2/rerank; /rerank also takes
+  text-embeddings-inference's {"query","texts"} body), GET /health, GET /v1/models,
+  GET /metrics (Prometheus), GET /openapi.json.
   SIGINT or SIGTERM stops accepting requests, finishes the running ones, then exits.
 
 Exit status: 0 success, 1 failure (the message names an error code), 2 bad arguments,
@@ -333,6 +354,29 @@ async function info(args) {
   return 0
 }
 
+/** Milliseconds of a serve option: a non-negative integer (0 turns the deadline off where allowed). */
+const milliseconds = (value, name) => positiveInt(value, name, { allowZero: true })
+
+/** Every API key: --api-key (repeatable), --api-key-file (one a line), $LLAMA_RERANK_API_KEY. */
+async function apiKeysOf(values) {
+  const { parseApiKeys } = await import('./server.mjs')
+  const keys = [...(values['api-key'] ?? [])]
+  if (process.env.LLAMA_RERANK_API_KEY) keys.push(process.env.LLAMA_RERANK_API_KEY.trim())
+  for (const file of values['api-key-file'] ?? []) {
+    let text
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (error) {
+      throw new UsageError(`cannot read --api-key-file ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`)
+    }
+    const fromFile = parseApiKeys(text)
+    if (fromFile.length === 0) throw new UsageError(`--api-key-file ${file} has no keys (one a line; # starts a comment)`)
+    keys.push(...fromFile)
+  }
+  if (keys.some((k) => k === '' || /\s/.test(k))) throw new UsageError('an API key must be non-empty and without spaces')
+  return keys
+}
+
 async function serve(args) {
   const { values } = parse(args, {
     model: { type: 'string', short: 'm' },
@@ -341,8 +385,20 @@ async function serve(args) {
     contexts: { type: 'string' },
     'context-size': { type: 'string', short: 'c' },
     threads: { type: 'string', short: 't' },
+    'api-key': { type: 'string', multiple: true },
+    'api-key-file': { type: 'string', multiple: true },
+    'insecure-no-auth': { type: 'boolean' },
+    'public-metrics': { type: 'boolean' },
     'max-documents': { type: 'string' },
     'max-body-bytes': { type: 'string' },
+    'max-request-tokens': { type: 'string' },
+    'max-queue': { type: 'string' },
+    'queue-timeout': { type: 'string' },
+    'body-timeout': { type: 'string' },
+    'headers-timeout': { type: 'string' },
+    'send-timeout': { type: 'string' },
+    'keep-alive-timeout': { type: 'string' },
+    'max-connections': { type: 'string' },
   })
   const port = positiveInt(values.port ?? '8080', '--port', { allowZero: true })
   if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`)
@@ -352,25 +408,60 @@ async function serve(args) {
   const limits = {
     maxDocuments: positiveInt(values['max-documents'], '--max-documents'),
     maxBodyBytes: positiveInt(values['max-body-bytes'], '--max-body-bytes'),
+    maxRequestTokens: positiveInt(values['max-request-tokens'], '--max-request-tokens', { allowZero: true }),
+    maxQueue: positiveInt(values['max-queue'], '--max-queue', { allowZero: true }),
+    queueTimeoutMs: milliseconds(values['queue-timeout'], '--queue-timeout'),
+    bodyTimeoutMs: positiveInt(values['body-timeout'], '--body-timeout'),
+    headersTimeoutMs: positiveInt(values['headers-timeout'], '--headers-timeout'),
+    sendTimeoutMs: positiveInt(values['send-timeout'], '--send-timeout'),
+    keepAliveTimeoutMs: milliseconds(values['keep-alive-timeout'], '--keep-alive-timeout'),
+    maxConnections: positiveInt(values['max-connections'], '--max-connections'),
   }
   for (const k of Object.keys(limits)) if (limits[k] === undefined) delete limits[k]
   const host = values.host ?? '127.0.0.1'
   const name = modelOf(values)
+  const apiKeys = await apiKeysOf(values)
+  const { isLoopbackHost } = await import('./server.mjs')
+  // Checked before the model loads, so a misconfigured deployment fails at once.
+  if (apiKeys.length === 0 && !isLoopbackHost(host) && !values['insecure-no-auth']) {
+    throw new UsageError(
+      `refusing to listen on ${host} without an API key: every machine that can reach it could use the server. ` +
+        'Give --api-key KEY, --api-key-file FILE or LLAMA_RERANK_API_KEY, or --insecure-no-auth on a network you trust ' +
+        '(or behind a proxy that checks keys)',
+    )
+  }
 
   const { startServer } = await import('./server.mjs')
+  const loadStarted = performance.now()
   const model = await lib().loadModel(name)
   const pool = []
   for (let i = 0; i < contexts; i++) pool.push(await model.createRankingContext({ contextSize, threads }))
+  const modelLoadSeconds = (performance.now() - loadStarted) / 1000
   const modelName = name.startsWith('hf:') ? name.slice(3) : path.basename(name)
   const log = (line) => process.stderr.write(`llama-rerank: ${line}\n`)
   let server
   try {
-    server = await startServer({ contexts: pool, modelName, host, port, limits, log })
+    server = await startServer({
+      contexts: pool,
+      modelName,
+      modelInfo: model.info,
+      host,
+      port,
+      limits,
+      apiKeys,
+      publicMetrics: values['public-metrics'] === true,
+      modelLoadSeconds,
+      version: pkg.version,
+      log,
+    })
   } catch (error) {
     await model.dispose()
     throw Object.assign(new Error(`cannot listen on ${host}:${port}: ${error.message}`), { code: error.code })
   }
   log(`serving ${modelName} (${model.info.architecture}, ${model.info.scoring}) on ${server.url} with ${contexts} context${contexts > 1 ? 's' : ''}; POST ${server.url}/v1/rerank`)
+  log(server.authRequired
+    ? `API key required (${apiKeys.length} key${apiKeys.length > 1 ? 's' : ''}) on every route but /health and /openapi.json${values['public-metrics'] ? ' and /metrics' : ''}`
+    : 'no API key: every client that reaches this address can use the server')
 
   return await new Promise((resolve) => {
     let stopping = false

