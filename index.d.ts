@@ -100,6 +100,17 @@ export declare function compiledGpuBackends(): Array<string>
 export declare function createRankingContext(model: string | { filename?: string; modelPath?: string; _modelPath?: string }, options?: RankingContextOptions): Promise<RankingContext>
 
 /**
+ * A generative judge: `sigmoid(l(positiveToken) − l(negativeToken))`, or
+ * `sigmoid(l(positiveToken))` when it has no negative token, at the prompt's last token.
+ */
+export interface JudgeInfo {
+  /** `"qwen3-reranker"`, `"mxbai-rerank-v2"` or `"bge-reranker-v2-gemma"`. */
+  preset: string
+  positiveToken: string
+  negativeToken?: string
+}
+
+/**
  * Loads a GGUF reranker. Rejects with `ERR_MODEL_NOT_FOUND`, `ERR_NOT_GGUF`,
  * `ERR_MODEL_CORRUPT`, `ERR_MODEL_LOAD` or `ERR_NOT_A_RERANKER`.
  */
@@ -121,6 +132,18 @@ export interface LoadModelOptions {
    * `"yes-no"` force a method on a file that does not say it is a reranker.
    */
   scoring?: 'auto' | 'classifier' | 'yes-no'
+  /**
+   * The judge of a generative reranker: `"auto"` (default) picks it from the file's
+   * architecture and name (`general.name`/`basename`); a preset name forces it (and
+   * yes-no scoring), e.g. for a file whose name was changed. See `info.judge`.
+   */
+  judge?: 'auto' | 'qwen3-reranker' | 'mxbai-rerank-v2' | 'bge-reranker-v2-gemma'
+  /**
+   * A cross-encoder with several labels: the label that means relevant (its softmax
+   * probability is the score). Without it, a label named `relevant` or `yes` is taken,
+   * else the model is refused with `ERR_NOT_A_RERANKER`.
+   */
+  relevantLabel?: string
   /** Aborts the load. */
   signal?: AbortSignal
 }
@@ -131,6 +154,16 @@ export interface ModelInfo {
   architecture: string
   /** `general.name`, if the file has one. */
   name?: string
+  /**
+   * The model family, from the architecture and tokenizer: `"bert"`, `"xlm-roberta"`,
+   * `"roberta"`, `"modernbert"`, a judge's preset name (`"qwen3-reranker"`,
+   * `"mxbai-rerank-v2"`, `"bge-reranker-v2-gemma"`), or else the architecture.
+   */
+  family: string
+  /** The judge of a yes-no plan: its preset and the tokens whose logits make the score. */
+  judge?: JudgeInfo
+  /** The label scored, for a cross-encoder with several labels. */
+  relevantLabel?: string
   /** `"classifier"`: sigmoid of a cross-encoder's logit; `"yes-no"`: P(yes) of a generative judge. */
   scoring: 'classifier' | 'yes-no'
   /**
@@ -195,7 +228,11 @@ export interface RankingContextOptions {
   sequences?: number
   /** CPU threads. Default: all physical cores. */
   threads?: number
-  /** Generative rerankers: the task instruction (default: the Qwen3-Reranker web-search one). */
+  /**
+   * Generative rerankers: the task instruction. Qwen3-Reranker: its `<Instruct>` line
+   * (default: the web-search one); mxbai-rerank-v2: an `instruction:` line before the query
+   * (default: none); bge-reranker-v2-gemma: replaces the task prompt after the passage.
+   */
   instruction?: string
   /**
    * A prompt with `{{query}}` and `{{document}}` (and optionally `{{instruction}}`)

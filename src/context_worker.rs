@@ -9,11 +9,9 @@ use std::thread::JoinHandle;
 
 use crate::engine::{BatchObserver, CallStats, ContextSettings, LoadedModel, ScoringContext};
 use crate::error::{ErrorCode, RerankError, Result};
-use crate::prompt::{
-    EncodedPair, OverflowPolicy, PromptBuilder, PromptTemplate, DEFAULT_INSTRUCTION,
-    QWEN3_RERANK_TEMPLATE,
-};
-use crate::scoring::{ScoringMethod, ScoringPlan};
+use crate::judge::{JudgePrompt, QWEN3_RERANKER};
+use crate::prompt::{EncodedPair, OverflowPolicy, PromptBuilder, PromptTemplate};
+use crate::scoring::{ScoringMethod, ScoringPlan, ScoringRequest};
 
 /// Default upper bound of the context size, whatever the model was trained for.
 pub const DEFAULT_MAX_CONTEXT: u32 = 8192;
@@ -66,15 +64,49 @@ impl ContextShared {
         options: ContextOptions,
     ) -> Result<Self> {
         let plan = match options.scoring {
-            None => default_plan,
-            Some(m) => ScoringPlan::detect(&model.inspection, Some(m))
-                .map_err(|why| RerankError::new(ErrorCode::NotAReranker, why))?,
+            Some(m) if m != default_plan.method => {
+                ScoringPlan::detect(&model.inspection, &ScoringRequest::method(Some(m)))?
+            }
+            _ => default_plan,
         };
+        let judge = plan.judge.unwrap_or(&QWEN3_RERANKER);
+        let (template, default_instruction) = match (plan.method, options.template) {
+            (ScoringMethod::Classifier, Some(_)) => {
+                return Err(RerankError::invalid(
+                    "template applies to yes-no scoring only; cross-encoders take the pair as is",
+                ))
+            }
+            (ScoringMethod::Classifier, None) => (PromptTemplate::Pair, ""),
+            (ScoringMethod::YesNo, custom) => match (&judge.prompt, custom) {
+                (JudgePrompt::Template { default_instruction, .. }, Some(t)) => {
+                    (PromptTemplate::Text(t), *default_instruction)
+                }
+                (JudgePrompt::Template { template, default_instruction }, None) => {
+                    (PromptTemplate::Text((*template).into()), *default_instruction)
+                }
+                (JudgePrompt::Pieces(_), Some(_)) => {
+                    return Err(RerankError::invalid(format!(
+                        "template does not apply to the {} judge, whose prompt is tokenized piece by piece as its reference does; use instruction",
+                        judge.name
+                    )))
+                }
+                (JudgePrompt::Pieces(layout), None) => (PromptTemplate::Pieces(layout), ""),
+            },
+        };
+        let instruction = options
+            .instruction
+            .unwrap_or_else(|| default_instruction.into());
+        let builder = PromptBuilder::new(&template, &instruction, model.as_ref())
+            .map_err(RerankError::invalid)?;
         let trained = model.trained_context_length().max(8);
+        // A judge whose reference cuts at its own max_length gets that cut by default.
+        let default_context = builder
+            .reference_context_size()
+            .map_or(DEFAULT_MAX_CONTEXT, |n| n.min(u32::MAX as usize) as u32);
         let context_size = match options.context_size {
             Some(0) => return Err(RerankError::invalid("contextSize must be positive")),
             Some(n) => n.min(trained),
-            None => trained.min(DEFAULT_MAX_CONTEXT),
+            None => trained.min(default_context),
         };
         let batch_size = match options.batch_size {
             Some(0) => return Err(RerankError::invalid("batchSize must be positive")),
@@ -87,20 +119,6 @@ impl ContextShared {
             Some(0) | None => num_cpus::get_physical().max(1) as i32,
             Some(n) => n.min(1024) as i32,
         };
-        let template =
-            match (plan.method, options.template) {
-                (ScoringMethod::Classifier, Some(_)) => return Err(RerankError::invalid(
-                    "template applies to yes-no scoring only; cross-encoders take the pair as is",
-                )),
-                (ScoringMethod::Classifier, None) => PromptTemplate::Pair,
-                (ScoringMethod::YesNo, Some(t)) => PromptTemplate::Text(t),
-                (ScoringMethod::YesNo, None) => PromptTemplate::Text(QWEN3_RERANK_TEMPLATE.into()),
-            };
-        let instruction = options
-            .instruction
-            .unwrap_or_else(|| DEFAULT_INSTRUCTION.into());
-        let builder = PromptBuilder::new(&template, &instruction, model.as_ref())
-            .map_err(RerankError::invalid)?;
         Ok(ContextShared {
             model,
             builder,

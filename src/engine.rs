@@ -310,7 +310,8 @@ pub struct ScoringContext {
     model: Arc<LoadedModel>,
     live: Option<LiveContext>,
     settings: ContextSettings,
-    yes_no: Option<(TokenId, TokenId)>,
+    /// The judge's positive and negative token of an LM-head plan.
+    judge_tokens: Option<(TokenId, Option<TokenId>)>,
     last_stats: CallStats,
     interrupt: Arc<DecodeInterrupt>,
 }
@@ -382,19 +383,23 @@ fn deduplicate(sequences: &[Vec<TokenId>]) -> (Vec<&[TokenId]>, Vec<usize>, Vec<
 impl ScoringContext {
     pub fn new(model: Arc<LoadedModel>, settings: ContextSettings) -> Result<Self> {
         let plan = settings.plan;
-        let yes_no = match (plan.method, plan.source) {
+        let judge_tokens = match (plan.method, plan.source) {
             (ScoringMethod::YesNo, ScoreSource::LmHead) => {
-                let yes = model.single_token("yes");
-                let no = model.single_token("no");
-                match (yes, no) {
-                    (Some(y), Some(n)) => Some((y, n)),
-                    _ => {
-                        return Err(RerankError::new(
+                let judge = plan.judge.unwrap_or(&crate::judge::QWEN3_RERANKER);
+                let single = |word: &str| {
+                    model.single_token(word).ok_or_else(|| {
+                        RerankError::new(
                             ErrorCode::NotAReranker,
-                            "yes-no scoring needs \"yes\" and \"no\" to be single tokens in the model's vocabulary",
-                        ))
-                    }
-                }
+                            format!(
+                                "the {} judge reads the logit of {word:?}, which is not a single token in the model's vocabulary",
+                                judge.name
+                            ),
+                        )
+                    })
+                };
+                let positive = single(judge.positive)?;
+                let negative = judge.negative.map(single).transpose()?;
+                Some((positive, negative))
             }
             _ => None,
         };
@@ -402,7 +407,7 @@ impl ScoringContext {
             model,
             live: None,
             settings,
-            yes_no,
+            judge_tokens,
             last_stats: CallStats::default(),
             interrupt: Arc::default(),
         };
@@ -630,7 +635,7 @@ impl ScoringContext {
         };
         let plan = self.settings.plan;
         let pooled = self.pooled();
-        let yes_no = self.yes_no;
+        let judge_tokens = self.judge_tokens;
         let label_head = self.label_head().cloned();
         let live = self.live.as_mut().expect("ensure_kv created a context");
         let n_batch = live.cell.borrow_dependent().n_batch() as usize;
@@ -696,11 +701,12 @@ impl ScoringContext {
                         let values = head.pooled_values(ctx.get_logits_ith(last_index));
                         plan.score(ModelOutput::Pooled(&values))
                     } else {
-                        let (yes, no) = yes_no.expect("lm-head plans carry yes/no ids");
+                        let (positive, negative) =
+                            judge_tokens.expect("lm-head plans carry the judge's tokens");
                         let logits = ctx.get_logits_ith(last_index);
-                        plan.score(ModelOutput::YesNoLogits {
-                            yes: logits[yes as usize],
-                            no: logits[no as usize],
+                        plan.score(ModelOutput::JudgeLogits {
+                            positive: logits[positive as usize],
+                            negative: negative.map(|n| logits[n as usize]),
                         })
                     };
                     scores[idx] = read.map_err(|bad| {

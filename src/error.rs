@@ -15,6 +15,9 @@ pub enum ErrorCode {
     ModelLoad,
     /// The file is a model, but not one that can rerank.
     NotAReranker,
+    /// The file is a reranker that llama.cpp computes differently from its reference
+    /// implementation (e.g. DistilBERT's head): its scores would be wrong, so it is refused.
+    UnsupportedReranker,
     /// A pair is longer than the context and `onOverflow` is `"throw"`.
     InputTooLong,
     /// The model produced NaN or an infinity.
@@ -52,6 +55,7 @@ impl ErrorCode {
             ErrorCode::ModelCorrupt => "ERR_MODEL_CORRUPT",
             ErrorCode::ModelLoad => "ERR_MODEL_LOAD",
             ErrorCode::NotAReranker => "ERR_NOT_A_RERANKER",
+            ErrorCode::UnsupportedReranker => "ERR_UNSUPPORTED_RERANKER",
             ErrorCode::InputTooLong => "ERR_INPUT_TOO_LONG",
             ErrorCode::NonFiniteScore => "ERR_NON_FINITE_SCORE",
             ErrorCode::Disposed => "ERR_DISPOSED",

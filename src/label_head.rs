@@ -201,6 +201,8 @@ mod tests {
             rerank_template: None,
             trained_context_length: Some(512),
             is_encoder: false,
+            tokenizer_model: None,
+            has_token_types: true,
         }
     }
 

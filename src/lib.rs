@@ -15,6 +15,7 @@ mod ffi;
 pub use ffi::DecodeInterrupt;
 pub mod gguf;
 pub mod hub;
+pub mod judge;
 pub mod label_head;
 pub mod model_inspection;
 #[cfg(feature = "node")]

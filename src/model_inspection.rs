@@ -50,6 +50,12 @@ pub struct ModelInspection {
     pub rerank_template: Option<String>,
     pub trained_context_length: Option<u64>,
     pub is_encoder: bool,
+    /// `tokenizer.ggml.model`: `"bert"` (WordPiece), `"t5"` (SentencePiece unigram, XLM-R),
+    /// `"gpt2"` (byte-level BPE), `"llama"` (SentencePiece BPE), …
+    pub tokenizer_model: Option<String>,
+    /// Whether the file has a token-type embedding (`token_types.weight`). BERT, RoBERTa and
+    /// XLM-R conversions have one; DistilBERT has none.
+    pub has_token_types: bool,
 }
 
 /// llama.cpp's limit on layers (`LLAMA_MAX_LAYERS`).
@@ -116,8 +122,32 @@ impl ModelInspection {
                 .map(str::to_owned),
             trained_context_length: header.get_u64(&arch_key("context_length")),
             is_encoder: ENCODER_ARCHITECTURES.contains(&architecture.as_str()),
+            tokenizer_model: header.get_str("tokenizer.ggml.model").map(str::to_owned),
+            has_token_types: header.has_tensor("token_types.weight"),
             architecture,
         })
+    }
+
+    /// The model family, from the architecture and the tokenizer: `"bert"`, `"xlm-roberta"`,
+    /// `"roberta"`, `"distilbert"`, `"modernbert"`, `"jina-bert-v2"`, a judge preset's name,
+    /// or the architecture itself.
+    pub fn family(&self) -> String {
+        if let Some(judge) = crate::judge::JudgePreset::for_model(self) {
+            return judge.name.into();
+        }
+        match (self.architecture.as_str(), self.tokenizer_model.as_deref()) {
+            ("bert", _) if self.is_distilbert() => "distilbert".into(),
+            ("bert", Some("t5")) => "xlm-roberta".into(),
+            ("bert", Some("gpt2")) => "roberta".into(),
+            ("modern-bert", _) => "modernbert".into(),
+            (arch, _) => arch.into(),
+        }
+    }
+
+    /// A DistilBERT sequence classifier: a BERT-architecture file with a `cls` dense layer
+    /// (DistilBERT's `pre_classifier`) and no token-type embedding.
+    pub fn is_distilbert(&self) -> bool {
+        self.architecture == "bert" && self.has_cls && !self.has_token_types
     }
 
     pub fn has_classifier_head(&self) -> bool {

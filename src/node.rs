@@ -16,8 +16,9 @@ use crate::engine::{inspect_file, LoadedModel, ModelLoadOptions};
 use crate::error::{ErrorCode, RerankError};
 use crate::exit_gate::GATE;
 use crate::ffi::SignalHandle;
+use crate::judge::JudgePreset;
 use crate::prompt::OverflowPolicy;
-use crate::scoring::{ScoreSource, ScoringMethod, ScoringPlan};
+use crate::scoring::{ScoreSource, ScoringMethod, ScoringPlan, ScoringRequest};
 
 type CoreResult<T> = std::result::Result<T, RerankError>;
 
@@ -104,6 +105,18 @@ async fn blocking<T: Send + 'static>(
                 .with_cause(e.to_string()),
         )
     })
+}
+
+fn parse_judge(value: Option<&str>) -> CoreResult<Option<&'static JudgePreset>> {
+    match value {
+        None | Some("auto") => Ok(None),
+        Some(s) => JudgePreset::named(s).map(Some).ok_or_else(|| {
+            let names: Vec<&str> = crate::judge::PRESETS.iter().map(|p| p.name).collect();
+            RerankError::invalid(format!(
+                "judge must be \"auto\" or one of {names:?}, got {s:?}"
+            ))
+        }),
+    }
 }
 
 fn parse_scoring(value: Option<&str>) -> CoreResult<Option<ScoringMethod>> {
@@ -245,9 +258,29 @@ pub struct LoadModelOptions {
     /// `"yes-no"` force a method on a file that does not say it is a reranker.
     #[napi(ts_type = "'auto' | 'classifier' | 'yes-no'")]
     pub scoring: Option<String>,
+    /// The judge of a generative reranker: `"auto"` (default) picks it from the file's
+    /// architecture and name (`general.name`/`basename`); a preset name forces it (and
+    /// yes-no scoring), e.g. for a file whose name was changed. See `info.judge`.
+    #[napi(ts_type = "'auto' | 'qwen3-reranker' | 'mxbai-rerank-v2' | 'bge-reranker-v2-gemma'")]
+    pub judge: Option<String>,
+    /// A cross-encoder with several labels: the label that means relevant (its softmax
+    /// probability is the score). Without it, a label named `relevant` or `yes` is taken,
+    /// else the model is refused with `ERR_NOT_A_RERANKER`.
+    pub relevant_label: Option<String>,
     /// Aborts the load.
     #[napi(ts_type = "AbortSignal")]
     pub signal: Option<SignalHandle>,
+}
+
+/// A generative judge: `sigmoid(l(positiveToken) − l(negativeToken))`, or
+/// `sigmoid(l(positiveToken))` when it has no negative token, at the prompt's last token.
+#[napi(object)]
+#[derive(Clone)]
+pub struct JudgeInfo {
+    /// `"qwen3-reranker"`, `"mxbai-rerank-v2"` or `"bge-reranker-v2-gemma"`.
+    pub preset: String,
+    pub positive_token: String,
+    pub negative_token: Option<String>,
 }
 
 /// What a model file is and how it will be scored.
@@ -258,6 +291,14 @@ pub struct ModelInfo {
     pub architecture: String,
     /// `general.name`, if the file has one.
     pub name: Option<String>,
+    /// The model family, from the architecture and tokenizer: `"bert"`, `"xlm-roberta"`,
+    /// `"roberta"`, `"modernbert"`, a judge's preset name (`"qwen3-reranker"`,
+    /// `"mxbai-rerank-v2"`, `"bge-reranker-v2-gemma"`), or else the architecture.
+    pub family: String,
+    /// The judge of a yes-no plan: its preset and the tokens whose logits make the score.
+    pub judge: Option<JudgeInfo>,
+    /// The label scored, for a cross-encoder with several labels.
+    pub relevant_label: Option<String>,
     /// `"classifier"`: sigmoid of a cross-encoder's logit; `"yes-no"`: P(yes) of a generative judge.
     #[napi(ts_type = "'classifier' | 'yes-no'")]
     pub scoring: String,
@@ -319,10 +360,18 @@ pub fn load_model<'env>(
         gpu_layers: None,
         use_mmap: None,
         scoring: None,
+        judge: None,
+        relevant_label: None,
         signal: None,
     });
-    let forced = match parse_scoring(options.scoring.as_deref()) {
-        Ok(f) => f,
+    let request = match (|| {
+        CoreResult::Ok(ScoringRequest {
+            method: parse_scoring(options.scoring.as_deref())?,
+            judge: parse_judge(options.judge.as_deref())?,
+            relevant_label: options.relevant_label.clone(),
+        })
+    })() {
+        Ok(r) => r,
         Err(e) => return rejected(env, e),
     };
     let abort = options
@@ -343,8 +392,9 @@ pub fn load_model<'env>(
         let path = crate::hub::resolve_model(&model_path, &hub)?;
         // Refuse a non-reranker before reading its weights.
         let (_, inspection) = inspect_file(&path)?;
-        let plan = ScoringPlan::detect(&inspection, forced).map_err(|why| {
-            RerankError::new(ErrorCode::NotAReranker, format!("{model_path}: {why}"))
+        let plan = ScoringPlan::detect(&inspection, &request).map_err(|e| RerankError {
+            message: format!("{model_path}: {}", e.message),
+            ..e
         })?;
         let model = LoadedModel::load(&path, &load_options, abort)?;
         Ok((model, plan, path.to_string_lossy().into_owned()))
@@ -354,6 +404,15 @@ pub fn load_model<'env>(
         let info = ModelInfo {
             architecture: inspection.architecture.clone(),
             name: inspection.name.clone(),
+            family: inspection.family(),
+            judge: plan.judge.map(|j| JudgeInfo {
+                preset: j.name.into(),
+                positive_token: j.positive.into(),
+                negative_token: j.negative.map(Into::into),
+            }),
+            relevant_label: plan
+                .label_softmax
+                .then(|| inspection.classifier_labels[plan.label_index].clone()),
             scoring: plan.method.as_str().into(),
             score_source: plan.source.as_str().into(),
             head_evaluation: match (plan.method, plan.source) {
@@ -403,7 +462,9 @@ pub struct RankingContextOptions {
     pub sequences: Option<u32>,
     /// CPU threads. Default: all physical cores.
     pub threads: Option<u32>,
-    /// Generative rerankers: the task instruction (default: the Qwen3-Reranker web-search one).
+    /// Generative rerankers: the task instruction. Qwen3-Reranker: its `<Instruct>` line
+    /// (default: the web-search one); mxbai-rerank-v2: an `instruction:` line before the query
+    /// (default: none); bge-reranker-v2-gemma: replaces the task prompt after the passage.
     pub instruction: Option<String>,
     /// A prompt with `{{query}}` and `{{document}}` (and optionally `{{instruction}}`)
     /// placeholders, replacing the built-in judge prompt of generative rerankers.
@@ -644,8 +705,11 @@ pub fn create_ranking_context<'env>(
     let work = blocking(move || {
         let model_path = crate::hub::resolve_model(&path, &hub)?;
         let (_, inspection) = inspect_file(&model_path)?;
-        let plan = ScoringPlan::detect(&inspection, options.scoring)
-            .map_err(|why| RerankError::new(ErrorCode::NotAReranker, format!("{path}: {why}")))?;
+        let plan = ScoringPlan::detect(&inspection, &ScoringRequest::method(options.scoring))
+            .map_err(|e| RerankError {
+                message: format!("{path}: {}", e.message),
+                ..e
+            })?;
         let model = LoadedModel::load(&model_path, &ModelLoadOptions::default(), Arc::default())?;
         let shared = ContextShared::new(Arc::new(model), plan, options)?;
         start_context(key, Arc::new(shared))

@@ -11,6 +11,8 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+use crate::judge::{PieceLayout, PieceTruncation};
+
 /// The official Qwen3-Reranker judge prompt, with placeholders.
 pub const QWEN3_RERANK_TEMPLATE: &str = concat!(
     "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct provided. ",
@@ -53,6 +55,8 @@ pub enum PromptTemplate {
     Pair,
     /// A text template with `{{query}}`, `{{document}}` and optionally `{{instruction}}`.
     Text(String),
+    /// A judge's pieces, each tokenized on its own (see [`crate::judge::PieceLayout`]).
+    Pieces(&'static PieceLayout),
 }
 
 /// What to do with a pair longer than the context.
@@ -104,6 +108,20 @@ enum BuilderKind {
     Pair(PairTokens),
     /// Runs of literal text and slots, separated by control tokens.
     Runs(Vec<Vec<Part>>, Vec<Option<TokenId>>),
+    Pieces(PieceTokens),
+}
+
+/// A judge's pieces with the fixed ones tokenized once.
+#[derive(Debug, Clone)]
+struct PieceTokens {
+    layout: &'static PieceLayout,
+    bos: Option<TokenId>,
+    prefix: Vec<TokenId>,
+    separator: Vec<TokenId>,
+    task: Vec<TokenId>,
+    suffix: Vec<TokenId>,
+    /// The instruction used when a call gives none (`None`: the layout's own default).
+    default_instruction: Option<String>,
 }
 
 impl PromptBuilder {
@@ -115,6 +133,25 @@ impl PromptBuilder {
     ) -> Result<Self, String> {
         let kind = match template {
             PromptTemplate::Pair => BuilderKind::Pair(vocab.pair_tokens()),
+            PromptTemplate::Pieces(layout) => {
+                let bos = match (layout.bos, vocab.pair_tokens().bos) {
+                    (false, _) => None,
+                    (true, Some(b)) => Some(b),
+                    (true, None) => {
+                        return Err("this judge's prompt starts with a BOS token, and the model's vocabulary has none".into())
+                    }
+                };
+                BuilderKind::Pieces(PieceTokens {
+                    layout,
+                    bos,
+                    prefix: tokenize_with_controls(layout.prefix, vocab),
+                    separator: vocab.tokenize_plain(layout.separator),
+                    task: vocab.tokenize_plain(layout.task),
+                    suffix: tokenize_with_controls(layout.suffix, vocab),
+                    default_instruction: (!default_instruction.is_empty())
+                        .then(|| default_instruction.to_owned()),
+                })
+            }
             PromptTemplate::Text(text) => {
                 let parts = parse_template(text, vocab.control_tokens())?;
                 // Split into runs at control tokens: runs[i] is followed by controls[i].
@@ -139,6 +176,16 @@ impl PromptBuilder {
         })
     }
 
+    /// The context size at which this prompt is cut exactly where its reference cuts it
+    /// with the reference's default `max_length`; `None` where the reference has no such limit
+    /// of its own (the trained context applies).
+    pub fn reference_context_size(&self) -> Option<usize> {
+        match &self.kind {
+            BuilderKind::Pieces(p) => Some(p.layout.reference_max_length + p.reserve(&p.task)),
+            _ => None,
+        }
+    }
+
     /// Tokens of one pair, within `limit` tokens.
     pub fn encode(
         &self,
@@ -149,9 +196,13 @@ impl PromptBuilder {
         limit: usize,
         overflow: OverflowPolicy,
     ) -> Result<EncodedPair, InputTooLong> {
+        if let BuilderKind::Pieces(p) = &self.kind {
+            return p.encode(vocab, query, document, instruction, limit, overflow);
+        }
         let query = normalize(query);
         let document = normalize(document);
         match &self.kind {
+            BuilderKind::Pieces(_) => unreachable!("handled above"),
             BuilderKind::Pair(special) => {
                 encode_pair(vocab, *special, &query, &document, limit, overflow)
             }
@@ -257,11 +308,9 @@ fn encode_pair(
                 template_too_long: n_special >= limit,
             });
         }
-        let mut excess = total - limit;
-        let from_doc = excess.min(d.len());
-        d.truncate(d.len() - from_doc);
-        excess -= from_doc;
-        q.truncate(q.len() - excess);
+        let (keep_q, keep_d) = longest_first(q.len(), d.len(), limit - n_special);
+        q.truncate(keep_q);
+        d.truncate(keep_d);
     }
     let mut tokens = Vec::with_capacity(total.min(limit));
     tokens.extend(special.bos);
@@ -271,6 +320,190 @@ fn encode_pair(
     tokens.extend(d);
     tokens.extend(special.eos);
     Ok(EncodedPair { tokens, truncated })
+}
+
+/// How many tokens of a pair's two texts stay within `budget`: Hugging Face tokenizers'
+/// `longest_first` truncation (what `truncation=True` does for a pair), which cuts the longer
+/// text first. A text of at most half the budget stays whole and the other keeps the rest;
+/// when both are longer, the first keeps `⌊budget/2⌋` and the second `⌈budget/2⌉` (the
+/// longer one the larger half when the first is longer). Tokens come off each text's end.
+pub fn longest_first(first: usize, second: usize, budget: usize) -> (usize, usize) {
+    if first + second <= budget {
+        return (first, second);
+    }
+    let swap = first > second;
+    let (short, long) = if swap {
+        (second, first)
+    } else {
+        (first, second)
+    };
+    let (mut n_short, mut n_long) = if short > budget {
+        (short, short)
+    } else {
+        (short, long.min(short.max(budget - short)))
+    };
+    if n_short + n_long > budget {
+        n_short = budget / 2;
+        n_long = budget / 2 + budget % 2;
+    }
+    if swap {
+        (n_long, n_short)
+    } else {
+        (n_short, n_long)
+    }
+}
+
+/// A fixed text that may hold control tokens: split at them, the rest tokenized as plain text.
+fn tokenize_with_controls(text: &str, vocab: &dyn Vocabulary) -> Vec<TokenId> {
+    let mut tokens = Vec::new();
+    let mut literal = String::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        if let Some((control, id)) = vocab
+            .control_tokens()
+            .iter()
+            .filter(|(t, _)| !t.is_empty() && rest.starts_with(t.as_str()))
+            .max_by_key(|(t, _)| t.len())
+        {
+            tokens.extend(vocab.tokenize_plain(&std::mem::take(&mut literal)));
+            tokens.push(*id);
+            rest = &rest[control.len()..];
+            continue;
+        }
+        let c = rest.chars().next().expect("non-empty");
+        literal.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    tokens.extend(vocab.tokenize_plain(&literal));
+    tokens
+}
+
+/// `template` with each `{name}` of `values` replaced in one pass (a value's own text is never
+/// searched for placeholders).
+fn fill_placeholders(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    'outer: while !rest.is_empty() {
+        for (name, value) in values {
+            if let Some(after) = rest.strip_prefix(name) {
+                out.push_str(value);
+                rest = after;
+                continue 'outer;
+            }
+        }
+        let c = rest.chars().next().expect("non-empty");
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+impl PieceTokens {
+    /// Tokens kept outside the budget `M` the reference truncates against.
+    fn reserve(&self, task: &[TokenId]) -> usize {
+        match self.layout.truncation {
+            PieceTruncation::MxbaiRerank => {
+                self.prefix.len() + task.len() + self.suffix.len() + self.separator.len()
+            }
+            PieceTruncation::FlagLlmReranker => 2 * (self.separator.len() + task.len()),
+        }
+    }
+
+    fn encode(
+        &self,
+        vocab: &dyn Vocabulary,
+        query: &str,
+        document: &str,
+        instruction: Option<&str>,
+        limit: usize,
+        overflow: OverflowPolicy,
+    ) -> Result<EncodedPair, InputTooLong> {
+        let layout = self.layout;
+        let text = |t: &str| {
+            if layout.nfc {
+                normalize(t)
+            } else {
+                t.to_owned()
+            }
+        };
+        let instruction = instruction
+            .filter(|i| !i.is_empty())
+            .map(text)
+            .or_else(|| self.default_instruction.as_deref().map(text));
+        let query = text(query);
+        let query_piece = match (&instruction, layout.query_with_instruction) {
+            (Some(i), Some(t)) => {
+                fill_placeholders(t, &[("{instruction}", i), ("{query}", &query)])
+            }
+            _ => fill_placeholders(layout.query, &[("{query}", &query)]),
+        };
+        // Where the layout has no instruction line, an instruction replaces the task prompt.
+        let task = match (&instruction, layout.query_with_instruction) {
+            (Some(i), None) => vocab.tokenize_plain(i),
+            _ => self.task.clone(),
+        };
+        let mut q = vocab.tokenize_plain(&query_piece);
+        let d_piece = fill_placeholders(layout.document, &[("{document}", &text(document))]);
+        let d = vocab.tokenize_plain(&d_piece);
+        let mut rest: Vec<TokenId> = self.separator.iter().copied().chain(d).collect();
+        let untruncated = self.bos.iter().count()
+            + self.prefix.len()
+            + q.len()
+            + rest.len()
+            + self.separator.len()
+            + task.len()
+            + self.suffix.len();
+        let reserve = self.reserve(&task);
+        let too_long = |template_too_long| InputTooLong {
+            tokens: untruncated,
+            limit,
+            template_too_long,
+        };
+        if limit <= reserve + self.bos.iter().count() {
+            return Err(too_long(true));
+        }
+        let mut budget = limit - reserve;
+        if layout.truncation == PieceTruncation::MxbaiRerank {
+            budget = budget.min(layout.reference_max_length);
+        }
+        let (q_len, rest_len) = (q.len(), rest.len());
+        q.truncate(budget * 3 / 4);
+        match layout.truncation {
+            PieceTruncation::MxbaiRerank => {
+                let allowed = budget - q.len();
+                if rest.len() > allowed {
+                    rest.truncate(allowed);
+                }
+            }
+            PieceTruncation::FlagLlmReranker => {
+                rest.truncate(self.separator.len() + budget);
+                let first = self.bos.iter().count() + q.len();
+                let allowed = budget + self.separator.len() + task.len();
+                let excess = (first + rest.len()).saturating_sub(allowed);
+                // As transformers' `only_second` truncation: nothing is cut when the excess is
+                // not smaller than the second part.
+                if excess > 0 && rest.len() > excess {
+                    rest.truncate(rest.len() - excess);
+                }
+            }
+        }
+        let truncated = q.len() < q_len || rest.len() < rest_len;
+        let mut tokens = Vec::with_capacity(untruncated.min(limit));
+        tokens.extend(self.bos);
+        tokens.extend_from_slice(&self.prefix);
+        tokens.extend(q);
+        tokens.extend(rest);
+        tokens.extend_from_slice(&self.separator);
+        tokens.extend(task);
+        tokens.extend_from_slice(&self.suffix);
+        if tokens.len() > limit {
+            return Err(too_long(true));
+        }
+        if truncated && overflow == OverflowPolicy::Throw {
+            return Err(too_long(false));
+        }
+        Ok(EncodedPair { tokens, truncated })
+    }
 }
 
 /// NFC, as the reference tokenizers normalise.
@@ -532,6 +765,24 @@ mod tests {
     }
 
     #[test]
+    fn longest_first_matches_hugging_face_tokenizers() {
+        // (first, second, budget) -> kept, as tokenizers' LongestFirst computes it
+        for ((a, b, budget), kept) in [
+            ((3, 4, 10), (3, 4)),
+            ((3, 40, 10), (3, 7)),
+            ((40, 3, 10), (7, 3)),
+            ((6, 40, 10), (5, 5)),
+            ((40, 6, 11), (6, 5)),
+            ((6, 40, 11), (5, 6)),
+            ((20, 20, 11), (5, 6)),
+            ((0, 40, 10), (0, 10)),
+            ((5, 5, 10), (5, 5)),
+        ] {
+            assert_eq!(longest_first(a, b, budget), kept, "{a} {b} {budget}");
+        }
+    }
+
+    #[test]
     fn cross_encoder_pairs_follow_vocab_flags() {
         let mut v = CharVocab::qwen();
         v.pair = PairTokens {
@@ -547,17 +798,28 @@ mod tests {
             e.tokens,
             vec![-10, 'a' as i32, 'b' as i32, -11, 'c' as i32, 'd' as i32, -11]
         );
+        // longest_first, budget 3: both texts are longer than half of it, so the query keeps
+        // ⌊3/2⌋ and the document ⌈3/2⌉.
         let cut = b
             .encode(&v, "ab", "cdef", None, 6, OverflowPolicy::Truncate)
             .unwrap();
         assert_eq!(
             cut.tokens,
-            vec![-10, 'a' as i32, 'b' as i32, -11, 'c' as i32, -11]
+            vec![-10, 'a' as i32, -11, 'c' as i32, 'd' as i32, -11]
         );
+        // budget 2 with a longer query: each keeps one token (the longer the larger half).
         let cut = b
             .encode(&v, "abcd", "ef", None, 5, OverflowPolicy::Truncate)
             .unwrap();
-        assert_eq!(cut.tokens, vec![-10, 'a' as i32, 'b' as i32, -11, -11]);
+        assert_eq!(cut.tokens, vec![-10, 'a' as i32, -11, 'e' as i32, -11]);
+        // A short query stays whole; the document keeps the rest.
+        let cut = b
+            .encode(&v, "a", "cdefgh", None, 6, OverflowPolicy::Truncate)
+            .unwrap();
+        assert_eq!(
+            cut.tokens,
+            vec![-10, 'a' as i32, -11, 'c' as i32, 'd' as i32, -11]
+        );
         assert!(b
             .encode(&v, "ab", "cdef", None, 6, OverflowPolicy::Throw)
             .is_err());

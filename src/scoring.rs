@@ -3,9 +3,12 @@
 //! | kind | read | score |
 //! |---|---|---|
 //! | cross-encoder | pooled classifier value (RANK pooling) | `sigmoid(raw)` |
+//! | cross-encoder with several labels | pooled values, one per label | `softmax(raw)[relevant label]` |
 //! | generative reranker with a pooled yes/no head | llama.cpp's softmax over the head | `P(yes)` as is |
-//! | generative reranker as a plain causal LM | last token's logits for `yes` and `no` | `sigmoid(l_yes - l_no)` |
+//! | generative judge as a plain causal LM | last token's logits (see [`crate::judge`]) | `sigmoid(l_pos − l_neg)` or `sigmoid(l_pos)` |
 
+use crate::error::{ErrorCode, RerankError};
+use crate::judge::JudgePreset;
 use crate::model_inspection::{ModelInspection, SOFTMAX_RANK_ARCHITECTURES};
 
 /// What the score means.
@@ -13,7 +16,8 @@ use crate::model_inspection::{ModelInspection, SOFTMAX_RANK_ARCHITECTURES};
 pub enum ScoringMethod {
     /// A cross-encoder: one classifier logit, squashed with a sigmoid.
     Classifier,
-    /// A generative judge: the probability of `yes` against `no`.
+    /// A generative judge: the probability of its positive token (`yes`) against the
+    /// negative one (`no`).
     YesNo,
 }
 
@@ -52,29 +56,73 @@ impl ScoreSource {
     }
 }
 
+/// What the caller asked for; everything left `None` comes from the file's metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScoringRequest {
+    /// The `scoring` option.
+    pub method: Option<ScoringMethod>,
+    /// The `judge` option: a judge preset (implies yes-no scoring).
+    pub judge: Option<&'static JudgePreset>,
+    /// The `relevantLabel` option: the label of a multi-label classifier that means relevant.
+    pub relevant_label: Option<String>,
+}
+
+impl ScoringRequest {
+    pub fn method(method: Option<ScoringMethod>) -> Self {
+        Self {
+            method,
+            ..Self::default()
+        }
+    }
+}
+
 /// The full recipe for turning one decoded sequence into a score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScoringPlan {
     pub method: ScoringMethod,
     pub source: ScoreSource,
-    /// For a pooled yes/no head: which element of the pooled output is `P(yes)`.
-    pub yes_index: usize,
+    /// Which element of the pooled output is the score: `P(yes)` of a pooled yes/no head,
+    /// the relevant label of a multi-label classifier; 0 otherwise.
+    pub label_index: usize,
+    /// A multi-label classifier: the score is the softmax over the labels at `label_index`.
+    pub label_softmax: bool,
+    /// The judge of a yes-no plan: its prompt and tokens.
+    pub judge: Option<&'static JudgePreset>,
 }
 
+/// Labels that name the relevant class of a multi-label classifier by themselves.
+const RELEVANT_LABELS: [&str; 2] = ["relevant", "yes"];
+
 impl ScoringPlan {
-    /// Picks the scoring for a file, or explains why it is not a reranker.
-    /// `forced` overrides the metadata (the caller's `scoring` option).
-    pub fn detect(info: &ModelInspection, forced: Option<ScoringMethod>) -> Result<Self, String> {
+    /// Picks the scoring for a file, or explains why it is not a reranker
+    /// (`ERR_NOT_A_RERANKER`) or not one llama.cpp computes as its reference does
+    /// (`ERR_UNSUPPORTED_RERANKER`). `request` overrides the metadata.
+    pub fn detect(info: &ModelInspection, request: &ScoringRequest) -> Result<Self, RerankError> {
         let softmax_rank = SOFTMAX_RANK_ARCHITECTURES.contains(&info.architecture.as_str());
         let yes_no_head = match (info.label_index("yes"), info.label_index("no")) {
             (Some(y), Some(_)) if info.has_classifier_head() && softmax_rank => Some(y),
             _ => None,
         };
         let not_a_reranker = |why: &str| {
-            Err(format!(
-                "not a reranker: {why} (found {}). Pass scoring: \"classifier\" or \"yes-no\" to force a method",
-                info.describe()
+            Err(RerankError::new(
+                ErrorCode::NotAReranker,
+                format!(
+                    "not a reranker: {why} (found {}). Pass scoring: \"classifier\" or \"yes-no\" to force a method",
+                    info.describe()
+                ),
             ))
+        };
+        let unsupported = |why: String| Err(RerankError::new(ErrorCode::UnsupportedReranker, why));
+        let judge_by_name = JudgePreset::for_model(info).filter(|j| j.named_in(info));
+        let forced = match (request.method, request.judge) {
+            (Some(ScoringMethod::Classifier), Some(j)) => {
+                return Err(RerankError::invalid(format!(
+                    "judge {:?} needs yes-no scoring, and scoring is \"classifier\"",
+                    j.name
+                )))
+            }
+            (None, Some(_)) => Some(ScoringMethod::YesNo),
+            (m, _) => m,
         };
         let method = match forced {
             Some(m) => m,
@@ -88,61 +136,140 @@ impl ScoringPlan {
             None if info.is_encoder => {
                 return not_a_reranker("an encoder without a classifier head is an embedding model")
             }
-            None if softmax_rank && info.has_reranker_hints() => ScoringMethod::YesNo,
+            None if judge_by_name.is_some() => ScoringMethod::YesNo,
             None => return not_a_reranker("no classifier head and nothing in the file names it a reranker"),
         };
         match method {
             ScoringMethod::YesNo => {
                 if info.is_encoder {
-                    return Err(format!(
-                        "yes-no scoring needs a generative model, and {} is an encoder",
-                        info.architecture
+                    return Err(RerankError::new(
+                        ErrorCode::NotAReranker,
+                        format!(
+                            "yes-no scoring needs a generative model, and {} is an encoder",
+                            info.architecture
+                        ),
                     ));
                 }
                 // A file that carries the pooled head is always scored through it: untied
                 // conversions have no usable LM head.
-                Ok(match yes_no_head {
-                    Some(yes_index) => ScoringPlan {
+                if let Some(label_index) = yes_no_head {
+                    if let Some(j) = request.judge.filter(|j| j.name != "qwen3-reranker") {
+                        return Err(RerankError::invalid(format!(
+                            "this file carries a pooled yes/no head (Qwen3-Reranker's); judge {:?} does not apply",
+                            j.name
+                        )));
+                    }
+                    return Ok(ScoringPlan {
                         method,
                         source: ScoreSource::PooledHead,
-                        yes_index,
-                    },
-                    None => ScoringPlan {
-                        method,
-                        source: ScoreSource::LmHead,
-                        yes_index: 0,
-                    },
+                        label_index,
+                        label_softmax: false,
+                        judge: Some(&crate::judge::QWEN3_RERANKER),
+                    });
+                }
+                // The caller's judge, else the one the file's architecture and name give,
+                // else (a forced yes-no on an unnamed model) Qwen3-Reranker's prompt.
+                let judge = request
+                    .judge
+                    .or(JudgePreset::for_model(info))
+                    .unwrap_or(&crate::judge::QWEN3_RERANKER);
+                Ok(ScoringPlan {
+                    method,
+                    source: ScoreSource::LmHead,
+                    label_index: 0,
+                    label_softmax: false,
+                    judge: Some(judge),
                 })
             }
             ScoringMethod::Classifier => {
                 if !info.has_classifier_head() {
-                    return Err(format!(
-                        "classifier scoring needs a classifier head (cls or cls.output tensors), found {}",
-                        info.describe()
+                    return Err(RerankError::new(
+                        ErrorCode::NotAReranker,
+                        format!(
+                            "classifier scoring needs a classifier head (cls or cls.output tensors), found {}",
+                            info.describe()
+                        ),
                     ));
                 }
                 if softmax_rank && info.classifier_width() == 1 {
-                    return Err(format!(
-                        "llama.cpp ends {} with a softmax over a one-wide head: every score would be 1",
-                        info.architecture
+                    return Err(RerankError::new(
+                        ErrorCode::NotAReranker,
+                        format!(
+                            "llama.cpp ends {} with a softmax over a one-wide head: every score would be 1",
+                            info.architecture
+                        ),
                     ));
                 }
+                if info.is_distilbert() {
+                    return unsupported(format!(
+                        "a DistilBERT sequence classifier: the converter stores its pre_classifier as the cls layer, and llama.cpp applies tanh after it where DistilBERT applies ReLU, so every score would be wrong (found {})",
+                        info.describe()
+                    ));
+                }
+                if info.architecture == "jina-bert-v2" && info.has_cls && !info.has_cls_output {
+                    return unsupported(format!(
+                        "a jina-bert-v2 reranker: llama.cpp returns tanh of its logit, not the logit, and no reference implementation was available to verify a score for this family (found {})",
+                        info.describe()
+                    ));
+                }
+                let width = info.classifier_width();
+                if width == 1 || softmax_rank {
+                    return Ok(ScoringPlan {
+                        method,
+                        source: ScoreSource::PooledHead,
+                        label_index: 0,
+                        label_softmax: false,
+                        judge: None,
+                    });
+                }
+                // Several labels: one of them must mean "relevant".
+                let chosen = match &request.relevant_label {
+                    Some(label) => info.label_index(label).ok_or_else(|| {
+                        RerankError::invalid(format!(
+                            "relevantLabel {label:?} is not one of the model's labels {:?}",
+                            info.classifier_labels
+                        ))
+                    })?,
+                    None => match RELEVANT_LABELS.iter().find_map(|l| info.label_index(l)) {
+                        Some(i) => i,
+                        None => {
+                            return Err(RerankError::new(
+                                ErrorCode::NotAReranker,
+                                format!(
+                                    "a classifier with {width} labels {:?}, none of which says relevant: pass relevantLabel to name the one to score (its softmax probability), found {}",
+                                    info.classifier_labels,
+                                    info.describe()
+                                ),
+                            ))
+                        }
+                    },
+                };
                 Ok(ScoringPlan {
                     method,
                     source: ScoreSource::PooledHead,
-                    yes_index: 0,
+                    label_index: chosen,
+                    label_softmax: true,
+                    judge: None,
                 })
             }
         }
     }
 
     /// Turns what was read from the model into a score in [0, 1].
-    /// `pooled` is the RANK-pooled output; `yes_no_logits` the last token's two logits.
     pub fn score(&self, read: ModelOutput) -> Result<f64, NonFiniteScore> {
         let score = match (self.method, read) {
+            (ScoringMethod::Classifier, ModelOutput::Pooled(values)) if self.label_softmax => {
+                let z: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+                crate::label_head::softmax(&z)
+                    .get(self.label_index)
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            }
             (ScoringMethod::Classifier, ModelOutput::Pooled(values)) => sigmoid(values[0] as f64),
-            (ScoringMethod::YesNo, ModelOutput::Pooled(values)) => values[self.yes_index] as f64,
-            (_, ModelOutput::YesNoLogits { yes, no }) => sigmoid(yes as f64 - no as f64),
+            (ScoringMethod::YesNo, ModelOutput::Pooled(values)) => values[self.label_index] as f64,
+            (_, ModelOutput::JudgeLogits { positive, negative }) => {
+                sigmoid(positive as f64 - negative.map_or(0.0, |n| n as f64))
+            }
         };
         if score.is_finite() {
             Ok(score.clamp(0.0, 1.0))
@@ -156,7 +283,11 @@ impl ScoringPlan {
 #[derive(Debug, Clone, Copy)]
 pub enum ModelOutput<'a> {
     Pooled(&'a [f32]),
-    YesNoLogits { yes: f32, no: f32 },
+    /// The last token's logits of the judge's positive and (if it has one) negative token.
+    JudgeLogits {
+        positive: f32,
+        negative: Option<f32>,
+    },
 }
 
 /// A score that is NaN or infinite; never handed to the caller.
@@ -189,6 +320,8 @@ mod tests {
             rerank_template: None,
             trained_context_length: Some(512),
             is_encoder: arch == "bert",
+            tokenizer_model: None,
+            has_token_types: true,
         }
     }
 
@@ -196,7 +329,7 @@ mod tests {
     fn cross_encoder_is_classifier() {
         let mut m = inspection("bert");
         m.has_cls_output = true;
-        let plan = ScoringPlan::detect(&m, None).unwrap();
+        let plan = ScoringPlan::detect(&m, &ScoringRequest::default()).unwrap();
         assert_eq!(plan.method, ScoringMethod::Classifier);
         assert_eq!(plan.source, ScoreSource::PooledHead);
         let s = plan.score(ModelOutput::Pooled(&[2.0])).unwrap();
@@ -209,7 +342,7 @@ mod tests {
         m.has_cls_output = true;
         m.pooling_type = Some(4);
         m.classifier_labels = vec!["yes".into(), "no".into()];
-        let plan = ScoringPlan::detect(&m, None).unwrap();
+        let plan = ScoringPlan::detect(&m, &ScoringRequest::default()).unwrap();
         assert_eq!(
             (plan.method, plan.source),
             (ScoringMethod::YesNo, ScoreSource::PooledHead)
@@ -220,7 +353,7 @@ mod tests {
         );
         // Forcing yes-no still reads the head: the LM head of untied files is unusable.
         assert_eq!(
-            ScoringPlan::detect(&m, Some(ScoringMethod::YesNo))
+            ScoringPlan::detect(&m, &ScoringRequest::method(Some(ScoringMethod::YesNo)))
                 .unwrap()
                 .source,
             ScoreSource::PooledHead
@@ -232,30 +365,33 @@ mod tests {
         let mut m = inspection("qwen3");
         m.has_cls_output = true;
         m.classifier_labels = vec!["no".into(), "yes".into()];
-        let plan = ScoringPlan::detect(&m, None).unwrap();
+        let plan = ScoringPlan::detect(&m, &ScoringRequest::default()).unwrap();
         assert!((plan.score(ModelOutput::Pooled(&[0.1, 0.9])).unwrap() - 0.9).abs() < 1e-6);
     }
 
     #[test]
     fn qwen3_causal_needs_a_reranker_hint() {
         let mut m = inspection("qwen3");
-        let err = ScoringPlan::detect(&m, None).unwrap_err();
-        assert!(err.contains("not a reranker"), "{err}");
-        assert!(err.contains("architecture qwen3"), "{err}");
+        let err = ScoringPlan::detect(&m, &ScoringRequest::default()).unwrap_err();
+        assert!(err.message.contains("not a reranker"), "{err}");
+        assert!(err.message.contains("architecture qwen3"), "{err}");
         m.name = Some("Qwen3-Reranker-0.6B".into());
-        let plan = ScoringPlan::detect(&m, None).unwrap();
+        let plan = ScoringPlan::detect(&m, &ScoringRequest::default()).unwrap();
         assert_eq!(
             (plan.method, plan.source),
             (ScoringMethod::YesNo, ScoreSource::LmHead)
         );
         let s = plan
-            .score(ModelOutput::YesNoLogits { yes: 1.5, no: -0.5 })
+            .score(ModelOutput::JudgeLogits {
+                positive: 1.5,
+                negative: Some(-0.5),
+            })
             .unwrap();
         assert!((s - sigmoid(2.0)).abs() < 1e-15);
         // a forced yes-no on a plain chat model works through the LM head
         m.name = Some("chat".into());
         assert_eq!(
-            ScoringPlan::detect(&m, Some(ScoringMethod::YesNo))
+            ScoringPlan::detect(&m, &ScoringRequest::method(Some(ScoringMethod::YesNo)))
                 .unwrap()
                 .source,
             ScoreSource::LmHead
@@ -266,19 +402,28 @@ mod tests {
     fn embedding_model_is_refused_and_cannot_be_forced_to_classify() {
         let mut m = inspection("bert");
         m.pooling_type = Some(1);
-        assert!(ScoringPlan::detect(&m, None)
+        assert!(ScoringPlan::detect(&m, &ScoringRequest::default())
             .unwrap_err()
+            .message
             .contains("embedding model"));
-        assert!(ScoringPlan::detect(&m, Some(ScoringMethod::Classifier)).is_err());
-        assert!(ScoringPlan::detect(&m, Some(ScoringMethod::YesNo)).is_err());
+        assert!(
+            ScoringPlan::detect(&m, &ScoringRequest::method(Some(ScoringMethod::Classifier)))
+                .is_err()
+        );
+        assert!(
+            ScoringPlan::detect(&m, &ScoringRequest::method(Some(ScoringMethod::YesNo))).is_err()
+        );
     }
 
     #[test]
     fn one_wide_head_on_softmax_arch_is_refused() {
         let mut m = inspection("qwen3");
         m.has_cls_output = true;
-        assert!(ScoringPlan::detect(&m, None).is_err());
-        assert!(ScoringPlan::detect(&m, Some(ScoringMethod::Classifier)).is_err());
+        assert!(ScoringPlan::detect(&m, &ScoringRequest::default()).is_err());
+        assert!(
+            ScoringPlan::detect(&m, &ScoringRequest::method(Some(ScoringMethod::Classifier)))
+                .is_err()
+        );
     }
 
     #[test]
@@ -286,7 +431,9 @@ mod tests {
         let plan = ScoringPlan {
             method: ScoringMethod::Classifier,
             source: ScoreSource::PooledHead,
-            yes_index: 0,
+            label_index: 0,
+            label_softmax: false,
+            judge: None,
         };
         assert!(plan.score(ModelOutput::Pooled(&[f32::NAN])).is_err());
         assert_eq!(sigmoid(-1000.0), 0.0);
@@ -294,12 +441,14 @@ mod tests {
         let ln = ScoringPlan {
             method: ScoringMethod::YesNo,
             source: ScoreSource::LmHead,
-            yes_index: 0,
+            label_index: 0,
+            label_softmax: false,
+            judge: None,
         };
         assert!(ln
-            .score(ModelOutput::YesNoLogits {
-                yes: f32::INFINITY,
-                no: f32::INFINITY
+            .score(ModelOutput::JudgeLogits {
+                positive: f32::INFINITY,
+                negative: Some(f32::INFINITY)
             })
             .is_err());
     }

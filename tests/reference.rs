@@ -8,7 +8,7 @@ use llama_rerank::context_worker::{ContextOptions, ContextShared, ContextWorker,
 use llama_rerank::engine::{inspect_file, LoadedModel, ModelLoadOptions};
 use llama_rerank::error::ErrorCode;
 use llama_rerank::prompt::OverflowPolicy;
-use llama_rerank::scoring::ScoringPlan;
+use llama_rerank::scoring::{ScoringPlan, ScoringRequest};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
@@ -33,7 +33,7 @@ fn rerankers(files: &Value) -> Vec<(String, Value)> {
 fn load(name: &str) -> (Arc<LoadedModel>, ScoringPlan) {
     let path = fixtures().join(name);
     let (_, inspection) = inspect_file(&path).unwrap();
-    let plan = ScoringPlan::detect(&inspection, None).unwrap();
+    let plan = ScoringPlan::detect(&inspection, &ScoringRequest::default()).unwrap();
     let model = LoadedModel::load(&path, &ModelLoadOptions::default(), Default::default()).unwrap();
     (Arc::new(model), plan)
 }
@@ -90,7 +90,7 @@ fn scoring_method_is_read_from_metadata() {
     let files = expected();
     for (name, file) in files.as_object().unwrap() {
         let (_, inspection) = inspect_file(&fixtures().join(name)).unwrap();
-        match ScoringPlan::detect(&inspection, None) {
+        match ScoringPlan::detect(&inspection, &ScoringRequest::default()) {
             Ok(plan) => {
                 assert_eq!(
                     plan.method.as_str(),
@@ -105,7 +105,7 @@ fn scoring_method_is_read_from_metadata() {
             }
             Err(why) => {
                 assert_eq!(file["isReranker"].as_bool(), Some(false), "{name}: {why}");
-                assert!(why.contains("not a reranker"), "{name}: {why}");
+                assert!(why.message.contains("not a reranker"), "{name}: {why}");
             }
         }
     }
