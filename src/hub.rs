@@ -40,8 +40,9 @@ const POLL: Duration = Duration::from_millis(10);
 /// How often a process waiting for another one's download looks at its lock.
 const LOCK_POLL: Duration = Duration::from_millis(100);
 /// After an abort or a timeout, how long the call waits for the download thread to close its
-/// connection before it returns anyway (the thread stops at its next read either way).
-const GRACE: Duration = Duration::from_millis(500);
+/// connection before it returns anyway. The thread stops at its next read either way: at once
+/// while bytes flow, at the read timeout on a stalled connection.
+const GRACE: Duration = Duration::from_millis(100);
 
 /// Which file of the repository a URI names.
 #[derive(Debug, Clone, PartialEq, Eq)]
