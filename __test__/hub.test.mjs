@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { lib, fixture, expected, root } from './helpers.mjs'
 import { startFakeHub, COMMIT } from './fake-hub.mjs'
+import { splitGguf, shardName } from './gguf-split.mjs'
 
 const POOLED = 'qwen3-reranker-pooled.gguf'
 const BERT = 'bert-reranker-pooler.gguf'
@@ -27,6 +28,9 @@ let cacheDir
 const HF_VARS = ['HF_ENDPOINT', 'HF_HOME', 'HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN', 'HF_TOKEN_PATH', 'HF_HUB_OFFLINE', 'LLAMA_RERANK_HUB_TIMEOUT']
 const COMMIT_V2 = 'c0ffee0000000000000000000000000000000002'
 const bertBytes = readFileSync(fixture(BERT))
+// The pooled Qwen3 fixture split in 3 (its head, cls.output.weight, is in the last shard).
+const SPLIT = 3
+const splitShards = splitGguf(pooledBytes, SPLIT)
 const saved = Object.fromEntries(HF_VARS.map((k) => [k, process.env[k]]))
 
 before(async () => {
@@ -43,6 +47,12 @@ before(async () => {
         revisions: { v2: { commit: COMMIT_V2, files: { 'tiny-reranker-Q8_0.gguf': fixture(BERT) } } },
       },
       'test-org/gated-GGUF': { files: { [BERT]: fixture(BERT) }, private: true },
+      'test-org/split-GGUF': {
+        files: {
+          ...Object.fromEntries(splitShards.map((bytes, i) => [shardName('tiny-Q8_0', i + 1, SPLIT), bytes])),
+          'tiny-F16.gguf': fixture('qwen3-reranker-causal.gguf'),
+        },
+      },
     },
   })
   scratch = mkdtempSync(path.join(tmpdir(), 'llama-rerank-hub-'))
@@ -478,4 +488,51 @@ test('@revision goes into the requests and the cache refs/snapshots layout', asy
     assert.match(err.message, /no such revision/)
     return true
   })
+})
+
+async function scoresOf(modelPath) {
+  const model = await lib.loadModel(modelPath)
+  const ctx = await model.createRankingContext({ contextSize: expected[POOLED].nCtxTrain })
+  const pairs = expected[POOLED].pairs
+  const scores = await ctx.rankAll(pairs[0].query, pairs.filter((p) => p.query === pairs[0].query).map((p) => p.document))
+  const info = model.info
+  await model.dispose()
+  return { scores, info }
+}
+
+test('a split GGUF loads from its first shard and scores exactly as the whole file', async () => {
+  const dir = path.join(scratch, 'split-local')
+  mkdirSync(dir, { recursive: true })
+  splitShards.forEach((bytes, i) => writeFileSync(path.join(dir, shardName('tiny-Q8_0', i + 1, SPLIT)), bytes))
+  const whole = await scoresOf(fixture(POOLED))
+  const split = await scoresOf(path.join(dir, shardName('tiny-Q8_0', 1, SPLIT)))
+  assert.deepEqual(split.scores, whole.scores)
+  assert.deepEqual(split.info, whole.info)
+  // A later shard or a missing one is refused with a clear message.
+  await assert.rejects(lib.loadModel(path.join(dir, shardName('tiny-Q8_0', 2, SPLIT))), /shard 2 of 3 of a split GGUF; load the first one/)
+  rmSync(path.join(dir, shardName('tiny-Q8_0', 3, SPLIT)))
+  await assert.rejects(lib.loadModel(path.join(dir, shardName('tiny-Q8_0', 1, SPLIT))), /shard 3 of 3 of the split GGUF/)
+  assert.deepEqual(hub.requests, [])
+})
+
+test('a split GGUF on the hub: every shard into the snapshot, the first one returned', async () => {
+  const snapshot = path.join(repoDir('test-org/split-GGUF'), 'snapshots', COMMIT)
+  const first = path.join(snapshot, shardName('tiny-Q8_0', 1, SPLIT))
+  // A quant that names a split set.
+  assert.equal(await lib.resolveModel('hf:test-org/split-GGUF:Q8_0'), first)
+  for (let i = 1; i <= SPLIT; i++) {
+    assert.ok(readFileSync(path.join(snapshot, shardName('tiny-Q8_0', i, SPLIT))).equals(splitShards[i - 1]))
+  }
+  assert.equal(fileDownloads().length, SPLIT)
+  // Any shard names the set; cached, without a request.
+  hub.reset()
+  assert.equal(await lib.resolveModel(`hf:test-org/split-GGUF/${shardName('tiny-Q8_0', 2, SPLIT)}`), first)
+  const viaHub = await scoresOf('hf:test-org/split-GGUF:q8_0')
+  assert.deepEqual(viaHub.scores, (await scoresOf(fixture(POOLED))).scores)
+  assert.deepEqual(hub.requests, [])
+  // A shard missing from the cache is fetched alone.
+  rmSync(path.join(snapshot, shardName('tiny-Q8_0', 3, SPLIT)))
+  assert.equal(await lib.resolveModel(`hf:test-org/split-GGUF/${shardName('tiny-Q8_0', 1, SPLIT)}`), first)
+  assert.deepEqual(hub.requests.filter((r) => r.path.includes('/resolve/')).map((r) => path.basename(r.path)), [shardName('tiny-Q8_0', 3, SPLIT)])
+  assert.equal(fileDownloads().length, 0) // its blob was still there
 })
