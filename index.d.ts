@@ -144,7 +144,11 @@ export interface LoadModelOptions {
    * else the model is refused with `ERR_NOT_A_RERANKER`.
    */
   relevantLabel?: string
-  /** Aborts the load. */
+  /**
+   * Aborts the load, including a `hf:` download in flight: the call rejects with an
+   * `AbortError` (`ABORT_ERR`) at once and the partial file stays in the cache, to be
+   * resumed by the next call.
+   */
   signal?: AbortSignal
 }
 
@@ -276,13 +280,16 @@ export interface RankOptions {
 export declare function releaseForExit(mainThread: boolean): void
 
 /**
- * The local file a model argument names. A `hf:<owner>/<repo>/<file.gguf>` or
- * `hf:<owner>/<repo>:<quant>` URI is looked up in the Hugging Face cache (`HF_HUB_CACHE`,
- * `HF_HOME`) and downloaded from `HF_ENDPOINT` when missing, resuming an interrupted
- * download; a plain path is returned as is, without touching the network. Rejects with
+ * The local file a model argument names. A `hf:<owner>/<repo>[@<revision>]/<file.gguf>` or
+ * `hf:<owner>/<repo>[@<revision>]:<quant>` URI is looked up in the Hugging Face cache
+ * (`HF_HUB_CACHE`, `HF_HOME`) and downloaded from `HF_ENDPOINT` when missing, resuming an
+ * interrupted download; a split GGUF resolves to its first shard, with every shard
+ * downloaded beside it. A plain path is returned as is, without touching the network.
+ * While another process downloads the same file, the call waits for it. Rejects with
  * `ERR_MODEL_NOT_FOUND`, `ERR_HUB_UNAUTHORIZED`, `ERR_HUB_OFFLINE`, `ERR_HUB_DOWNLOAD`,
- * `ERR_HUB_INTEGRITY` or `ERR_INVALID_ARG_VALUE`. `loadModel` and `createRankingContext`
- * do this themselves.
+ * `ERR_HUB_TIMEOUT` (no progress for `LLAMA_RERANK_HUB_TIMEOUT` seconds, default 30),
+ * `ERR_HUB_INTEGRITY`, `ABORT_ERR` or `ERR_INVALID_ARG_VALUE`. `loadModel` and
+ * `createRankingContext` do this themselves.
  */
 export declare function resolveModel(model: string, options?: ResolveModelOptions | undefined | null): Promise<string>
 
@@ -292,4 +299,9 @@ export interface ResolveModelOptions {
   offline?: boolean
   /** Draw a download progress bar on stderr (default: when stderr is a terminal). */
   progress?: boolean
+  /**
+   * Stops a download in flight: the call rejects with an `AbortError` (`ABORT_ERR`) and the
+   * partial file stays in the cache, to be resumed by the next call.
+   */
+  signal?: AbortSignal
 }

@@ -5,7 +5,8 @@
 //   GET|HEAD /{owner}/{repo}/resolve/{rev}/{file}      302 to the file's storage URL, with
 //                                                      X-Repo-Commit, X-Linked-Etag, X-Linked-Size
 //   GET|HEAD /cdn/{sha256}                             the bytes, with Range support and an ETag
-// and can cut a download mid-file, lie about a file's size or digest, or require a token.
+// and can cut a download mid-file, stall it, send it slowly, lie about a file's size or
+// digest, require a token, and serve other revisions than main.
 import http from 'node:http'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -13,21 +14,31 @@ import { readFileSync } from 'node:fs'
 export const COMMIT = 'c0ffee0000000000000000000000000000000001'
 
 /**
- * repos: { 'owner/name': { files: { 'file.gguf': Buffer }, private?: boolean } }
+ * repos: { 'owner/name': { files: { 'file.gguf': Buffer | path }, private?: boolean,
+ *          revisions?: { 'v2': { commit: '<40 hex>', files: { ... } } } } }
+ * `files` are the main branch's, at COMMIT; a revision is found by its name or its commit.
  * token: the token private repos require.
  */
 export async function startFakeHub({ repos, token = 'hf_test_token' }) {
   const blobs = new Map() // sha256 -> Buffer
-  const index = new Map() // 'owner/name' -> { files: Map(file -> { sha, size }), private }
-  for (const [repo, spec] of Object.entries(repos)) {
+  const index = new Map() // 'owner/name' -> { revisions: Map(rev -> { commit, files: Map(file -> { sha, size }) }), private }
+  const load = (spec) => {
     const files = new Map()
-    for (const [name, content] of Object.entries(spec.files)) {
+    for (const [name, content] of Object.entries(spec)) {
       const bytes = Buffer.isBuffer(content) ? content : readFileSync(content)
       const sha = createHash('sha256').update(bytes).digest('hex')
       blobs.set(sha, bytes)
       files.set(name, { sha, size: bytes.length })
     }
-    index.set(repo, { files, private: !!spec.private })
+    return files
+  }
+  for (const [repo, spec] of Object.entries(repos)) {
+    const revisions = new Map([['main', { commit: COMMIT, files: load(spec.files) }]])
+    for (const [name, rev] of Object.entries(spec.revisions ?? {})) {
+      revisions.set(name, { commit: rev.commit, files: load(rev.files) })
+    }
+    for (const rev of [...revisions.values()]) revisions.set(rev.commit, rev)
+    index.set(repo, { revisions, private: !!spec.private })
   }
 
   const hub = {
@@ -43,6 +54,12 @@ export async function startFakeHub({ repos, token = 'hf_test_token' }) {
     lieAboutDigest: false,
     /** Announce a size this many bytes larger than the file. */
     lieAboutSize: 0,
+    /** Stop sending after this many body bytes of every file download, keeping the connection open (null: never). */
+    stallAfter: null,
+    /** Send file bodies in pieces of `chunk` bytes, one every `everyMs` ms (null: at once). */
+    throttle: null,
+    /** File downloads whose connection is still open. */
+    openDownloads: 0,
     url: '',
     reset() {
       this.requests.length = 0
@@ -51,6 +68,8 @@ export async function startFakeHub({ repos, token = 'hf_test_token' }) {
       this.cutCount = 0
       this.lieAboutDigest = false
       this.lieAboutSize = 0
+      this.stallAfter = null
+      this.throttle = null
     },
     close: () => new Promise((resolve) => {
       server.closeAllConnections()
@@ -69,6 +88,45 @@ export async function startFakeHub({ repos, token = 'hf_test_token' }) {
     res.end(JSON.stringify({ error: message }))
   }
 
+  // Sends a file body piece by piece, cut, stalled or throttled as the knobs say.
+  const stream = (res, body) => {
+    const cut = hub.cutAfter !== null && hub.cutCount > 0 && body.length > hub.cutAfter
+    if (cut) hub.cutCount -= 1
+    const stallAfter = hub.stallAfter
+    const throttle = hub.throttle
+    const chunk = throttle?.chunk ?? 1 << 16
+    let sent = 0
+    let closed = false
+    let timer = null
+    hub.openDownloads += 1
+    res.on('close', () => {
+      closed = true
+      clearTimeout(timer)
+      hub.openDownloads -= 1
+    })
+    const step = () => {
+      if (closed) return
+      if (sent >= body.length) return res.end()
+      if (cut && sent >= hub.cutAfter) {
+        // Drop the connection.
+        timer = setTimeout(() => res.socket?.destroy(), 20)
+        return
+      }
+      if (stallAfter !== null && sent >= stallAfter) return // keep the connection, send nothing
+      let n = Math.min(chunk, body.length - sent)
+      if (cut) n = Math.min(n, hub.cutAfter - sent)
+      if (stallAfter !== null) n = Math.min(n, stallAfter - sent)
+      const piece = body.subarray(sent, sent + n)
+      sent += n
+      hub.bytesServed += n
+      res.write(piece, () => {
+        if (throttle) timer = setTimeout(step, throttle.everyMs)
+        else setImmediate(step)
+      })
+    }
+    step()
+  }
+
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x')
     const path = decodeURIComponent(url.pathname)
@@ -85,12 +143,14 @@ export async function startFakeHub({ repos, token = 'hf_test_token' }) {
       const repo = index.get(m[1])
       if (!repo) return fail(res, 401, 'RepoNotFound', 'Repository not found')
       if (repo.private && !authorized(req)) return fail(res, 401, 'GatedRepo', 'Access to this repository is restricted')
+      const rev = repo.revisions.get(m[2] ?? 'main')
+      if (!rev) return fail(res, 404, 'RevisionNotFound', `Invalid rev id: ${m[2]}`)
       res.writeHead(200, { 'content-type': 'application/json' })
       return res.end(JSON.stringify({
         id: m[1],
         modelId: m[1],
-        sha: COMMIT,
-        siblings: [{ rfilename: 'README.md' }, ...[...repo.files.keys()].map((rfilename) => ({ rfilename }))],
+        sha: rev.commit,
+        siblings: [{ rfilename: 'README.md' }, ...[...rev.files.keys()].map((rfilename) => ({ rfilename }))],
       }))
     }
 
@@ -101,12 +161,14 @@ export async function startFakeHub({ repos, token = 'hf_test_token' }) {
       // Like the hub, an unknown repository is a 401 to a caller without a token.
       if (!repo) return fail(res, 401, 'RepoNotFound', 'Repository not found')
       if (repo.private && !authorized(req)) return fail(res, 401, 'GatedRepo', 'Access to this repository is restricted')
-      const file = repo.files.get(m[3])
+      const rev = repo.revisions.get(m[2])
+      if (!rev) return fail(res, 404, 'RevisionNotFound', `Invalid rev id: ${m[2]}`)
+      const file = rev.files.get(m[3])
       if (!file) return fail(res, 404, 'EntryNotFound', `${m[3]} does not exist on "${m[2]}"`)
       const etag = hub.lieAboutDigest ? 'f'.repeat(64) : file.sha
       res.writeHead(302, {
         location: `${hub.url}/cdn/${file.sha}`,
-        'x-repo-commit': COMMIT,
+        'x-repo-commit': rev.commit,
         'x-linked-etag': `"${etag}"`,
         'x-linked-size': String(file.size + hub.lieAboutSize),
         etag: `"${etag}"`,
@@ -142,17 +204,8 @@ export async function startFakeHub({ repos, token = 'hf_test_token' }) {
         ...(partial ? { 'content-range': `bytes ${start}-${end}/${total}` } : {}),
       })
       if (req.method === 'HEAD') return res.end()
-      const isDownload = body.length > 1
-      if (isDownload && hub.cutAfter !== null && hub.cutCount > 0 && body.length > hub.cutAfter) {
-        hub.cutCount -= 1
-        const head = body.subarray(0, hub.cutAfter)
-        hub.bytesServed += head.length
-        // Send part of the body, then drop the connection.
-        res.write(head, () => setTimeout(() => res.socket?.destroy(), 20))
-        return
-      }
-      if (isDownload) hub.bytesServed += body.length
-      return res.end(body)
+      if (body.length <= 1) return res.end(body) // a metadata probe
+      return stream(res, body)
     }
 
     fail(res, 404, 'NotFound', `no route for ${path}`)

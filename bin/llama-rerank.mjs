@@ -22,8 +22,10 @@ Usage:
 Models (--model, -m):
   a path to a .gguf file, or a Hugging Face URI downloaded once into the HF cache:
     hf:<owner>/<repo>/<file.gguf>    hf:<owner>/<repo>:<quant>    (e.g. :Q8_0)
+    hf:<owner>/<repo>@<revision>/<file.gguf>    (a branch, tag or commit)
   Default: $LLAMA_RERANK_MODEL, else ${DEFAULT_MODEL}
-  HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE=1 are honoured.
+  HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE=1 are honoured;
+  LLAMA_RERANK_HUB_TIMEOUT (seconds, default 30) ends a download that makes no progress.
 
 rank:
   -q, --query Q           the query (required)

@@ -45,6 +45,9 @@ pub enum ErrorCode {
     HubDownload,
     /// A downloaded file does not match the size or sha256 the hub announced.
     HubIntegrity,
+    /// A download made no progress for `LLAMA_RERANK_HUB_TIMEOUT` seconds: a stalled
+    /// connection, or another process's download of the same file that stalled.
+    HubTimeout,
 }
 
 impl ErrorCode {
@@ -69,6 +72,7 @@ impl ErrorCode {
             ErrorCode::HubOffline => "ERR_HUB_OFFLINE",
             ErrorCode::HubDownload => "ERR_HUB_DOWNLOAD",
             ErrorCode::HubIntegrity => "ERR_HUB_INTEGRITY",
+            ErrorCode::HubTimeout => "ERR_HUB_TIMEOUT",
         }
     }
 

@@ -4,11 +4,15 @@
 //! and validated here first. Tensor data is never read: only the descriptors are checked
 //! against the file's size. Large arrays (vocabularies, merges) are validated and skipped;
 //! only short arrays are kept, which is all that model inspection needs.
+//!
+//! The first shard of a split GGUF (`name-00001-of-0000N.gguf`, as `llama-gguf-split` writes
+//! it and llama.cpp loads it) is read with its other shards, found beside it: the header then
+//! lists every shard's tensors.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const GGUF_MAGIC: &[u8; 4] = b"GGUF";
 const DEFAULT_ALIGNMENT: u64 = 32;
@@ -84,6 +88,16 @@ pub struct GgufTensor {
     pub ggml_type: u32,
     /// Offset relative to the start of the data section.
     pub offset: u64,
+    /// The shard of a split GGUF that holds the tensor: 0 for the file read, `i` for
+    /// [`GgufHeader::shards`]`[i - 1]`.
+    pub shard: usize,
+}
+
+/// A further shard of a split GGUF.
+#[derive(Debug, Clone)]
+pub struct GgufShard {
+    pub path: PathBuf,
+    pub data_start: u64,
 }
 
 /// The parsed header of a GGUF file.
@@ -92,9 +106,12 @@ pub struct GgufHeader {
     pub version: u32,
     pub metadata: BTreeMap<String, GgufValue>,
     pub tensors: Vec<GgufTensor>,
+    /// The size of the file, or of every shard together for a split GGUF.
     pub file_size: u64,
     /// Where tensor data starts in the file (tensor offsets are relative to it).
     pub data_start: u64,
+    /// The other shards of a split GGUF (empty for a whole file).
+    pub shards: Vec<GgufShard>,
 }
 
 impl GgufHeader {
@@ -135,11 +152,18 @@ impl GgufHeader {
         if row_bytes == u64::MAX || rows.iter().any(|&r| r >= n_rows) {
             return Ok(None);
         }
+        let (path, data_start) = match tensor.shard.checked_sub(1) {
+            None => (path, self.data_start),
+            Some(i) => match self.shards.get(i) {
+                Some(shard) => (shard.path.as_path(), shard.data_start),
+                None => return Ok(None),
+            },
+        };
         let mut file = File::open(path)?;
         let mut out = Vec::with_capacity(rows.len());
         for &r in rows {
             // The header check bounded the tensor's end by the file size.
-            let start = self.data_start + tensor.offset + r * row_bytes;
+            let start = data_start + tensor.offset + r * row_bytes;
             file.seek(SeekFrom::Start(start))?;
             let mut row = vec![0u8; row_bytes as usize];
             file.read_exact(&mut row)?;
@@ -148,8 +172,71 @@ impl GgufHeader {
         Ok(Some(out))
     }
 
-    /// Reads and validates the header of the file at `path`.
+    /// Reads and validates the header of the file at `path`, and of the other shards when it is
+    /// the first shard of a split GGUF.
     pub fn read(path: &Path) -> Result<Self, GgufError> {
+        let mut header = Self::read_one(path)?;
+        let split = |key: &str| header.get_u64(key);
+        let (Some(no), Some(count)) = (split("split.no"), split("split.count")) else {
+            return Ok(header);
+        };
+        if count <= 1 {
+            return Ok(header);
+        }
+        if no != 0 {
+            return Err(corrupt(format!(
+                "this is shard {} of {count} of a split GGUF; load the first one (…-00001-of-{count:05}.gguf)",
+                no + 1
+            )));
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let suffix = format!("-00001-of-{count:05}.gguf");
+        let Some(prefix) = name.strip_suffix(&suffix) else {
+            return Err(corrupt(format!(
+                "the first shard of a split GGUF of {count} must be named <name>{suffix}, as llama.cpp finds the others by name"
+            )));
+        };
+        for i in 1..count {
+            let shard_path =
+                path.with_file_name(format!("{prefix}-{:05}-of-{count:05}.gguf", i + 1));
+            let shard = Self::read_one(&shard_path).map_err(|e| match e {
+                GgufError::Io(io) => GgufError::Io(std::io::Error::new(
+                    io.kind(),
+                    format!(
+                        "shard {} of {count} of the split GGUF, {}: {io}",
+                        i + 1,
+                        shard_path.display()
+                    ),
+                )),
+                other => other,
+            })?;
+            if shard.get_u64("split.no") != Some(i) {
+                return Err(corrupt(format!(
+                    "{} is not shard {} of the split GGUF",
+                    shard_path.display(),
+                    i + 1
+                )));
+            }
+            header.file_size += shard.file_size;
+            header.shards.push(GgufShard {
+                path: shard_path,
+                data_start: shard.data_start,
+            });
+            let index = header.shards.len();
+            header.tensors.extend(
+                shard
+                    .tensors
+                    .into_iter()
+                    .map(|t| GgufTensor { shard: index, ..t }),
+            );
+        }
+        Ok(header)
+    }
+
+    fn read_one(path: &Path) -> Result<Self, GgufError> {
         let file = File::open(path)?;
         let meta = file.metadata()?;
         if meta.is_dir() {
@@ -367,6 +454,7 @@ impl<R: Read + Seek> HeaderReader<R> {
                 dims,
                 ggml_type,
                 offset,
+                shard: 0,
             });
         }
         let data_start = self.pos.div_ceil(alignment) * alignment;
@@ -405,6 +493,7 @@ impl<R: Read + Seek> HeaderReader<R> {
             tensors,
             file_size: self.file_size,
             data_start,
+            shards: Vec::new(),
         })
     }
 }

@@ -175,6 +175,7 @@ mod tests {
             dims: vec![N_EMBD as u64, rows as u64],
             ggml_type: GGML_TYPE_F32,
             offset: offset as u64,
+            shard: 0,
         };
         let header = GgufHeader {
             version: 3,
@@ -185,6 +186,7 @@ mod tests {
             ],
             file_size: bytes.len() as u64,
             data_start: 0,
+            shards: Vec::new(),
         };
         (TempFile(path.clone()), path, header)
     }
@@ -235,6 +237,7 @@ mod tests {
             dims: vec![2],
             ggml_type: GGML_TYPE_F32,
             offset: offset as u64,
+            shard: 0,
         });
         let head = LabelHead::detect(&path, &header, &qwen3_inspection(), vocab).unwrap();
         assert_eq!(head.bias, vec![0.5, -0.25]);

@@ -267,7 +267,9 @@ pub struct LoadModelOptions {
     /// probability is the score). Without it, a label named `relevant` or `yes` is taken,
     /// else the model is refused with `ERR_NOT_A_RERANKER`.
     pub relevant_label: Option<String>,
-    /// Aborts the load.
+    /// Aborts the load, including a `hf:` download in flight: the call rejects with an
+    /// `AbortError` (`ABORT_ERR`) at once and the partial file stays in the cache, to be
+    /// resumed by the next call.
     #[napi(ts_type = "AbortSignal")]
     pub signal: Option<SignalHandle>,
 }
@@ -389,7 +391,7 @@ pub fn load_model<'env>(
     let hub = hub_settings(env);
     let work = blocking(move || {
         // A `hf:` URI becomes the cached file, downloaded when missing; a path stays as is.
-        let path = crate::hub::resolve_model(&model_path, &hub)?;
+        let path = crate::hub::resolve_model(&model_path, &hub, &abort)?;
         // Refuse a non-reranker before reading its weights.
         let (_, inspection) = inspect_file(&path)?;
         let plan = ScoringPlan::detect(&inspection, &request).map_err(|e| RerankError {
@@ -703,7 +705,7 @@ pub fn create_ranking_context<'env>(
     let hub = hub_settings(env);
     let key = watch_env(env)?;
     let work = blocking(move || {
-        let model_path = crate::hub::resolve_model(&path, &hub)?;
+        let model_path = crate::hub::resolve_model(&path, &hub, &AtomicBool::new(false))?;
         let (_, inspection) = inspect_file(&model_path)?;
         let plan = ScoringPlan::detect(&inspection, &ScoringRequest::method(options.scoring))
             .map_err(|e| RerankError {
@@ -724,15 +726,22 @@ pub struct ResolveModelOptions {
     pub offline: Option<bool>,
     /// Draw a download progress bar on stderr (default: when stderr is a terminal).
     pub progress: Option<bool>,
+    /// Stops a download in flight: the call rejects with an `AbortError` (`ABORT_ERR`) and the
+    /// partial file stays in the cache, to be resumed by the next call.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<SignalHandle>,
 }
 
-/// The local file a model argument names. A `hf:<owner>/<repo>/<file.gguf>` or
-/// `hf:<owner>/<repo>:<quant>` URI is looked up in the Hugging Face cache (`HF_HUB_CACHE`,
-/// `HF_HOME`) and downloaded from `HF_ENDPOINT` when missing, resuming an interrupted
-/// download; a plain path is returned as is, without touching the network. Rejects with
+/// The local file a model argument names. A `hf:<owner>/<repo>[@<revision>]/<file.gguf>` or
+/// `hf:<owner>/<repo>[@<revision>]:<quant>` URI is looked up in the Hugging Face cache
+/// (`HF_HUB_CACHE`, `HF_HOME`) and downloaded from `HF_ENDPOINT` when missing, resuming an
+/// interrupted download; a split GGUF resolves to its first shard, with every shard
+/// downloaded beside it. A plain path is returned as is, without touching the network.
+/// While another process downloads the same file, the call waits for it. Rejects with
 /// `ERR_MODEL_NOT_FOUND`, `ERR_HUB_UNAUTHORIZED`, `ERR_HUB_OFFLINE`, `ERR_HUB_DOWNLOAD`,
-/// `ERR_HUB_INTEGRITY` or `ERR_INVALID_ARG_VALUE`. `loadModel` and `createRankingContext`
-/// do this themselves.
+/// `ERR_HUB_TIMEOUT` (no progress for `LLAMA_RERANK_HUB_TIMEOUT` seconds, default 30),
+/// `ERR_HUB_INTEGRITY`, `ABORT_ERR` or `ERR_INVALID_ARG_VALUE`. `loadModel` and
+/// `createRankingContext` do this themselves.
 #[napi(ts_return_type = "Promise<string>")]
 pub fn resolve_model<'env>(
     env: &'env Env,
@@ -740,16 +749,23 @@ pub fn resolve_model<'env>(
     options: Option<ResolveModelOptions>,
 ) -> Result<PromiseRaw<'env, String>> {
     let mut settings = hub_settings(env);
+    let mut abort = Arc::<AtomicBool>::default();
+    if let Some(options) = options {
+        settings.offline = options.offline.unwrap_or(settings.offline);
+        settings.progress = options.progress.unwrap_or(settings.progress);
+        if let Some(signal) = &options.signal {
+            abort = signal.flag();
+        }
+    }
+    if abort.load(Ordering::Acquire) {
+        return rejected(env, RerankError::aborted());
+    }
     let work = blocking(move || {
         if !crate::hub::is_hub_uri(&model) {
             return Ok(model);
         }
         let uri = crate::hub::parse(&model)?;
-        if let Some(options) = options {
-            settings.offline = options.offline.unwrap_or(settings.offline);
-            settings.progress = options.progress.unwrap_or(settings.progress);
-        }
-        crate::hub::resolve(&uri, &settings).map(|p| p.to_string_lossy().into_owned())
+        crate::hub::resolve(&uri, &settings, &abort).map(|p| p.to_string_lossy().into_owned())
     });
     settle(env, work, |_, path| Ok(path))
 }
