@@ -381,9 +381,9 @@ const logitOf = (p) => Math.log(p) - Math.log1p(-p)
 
 function checkRawScores(request, modelInfo) {
   if (!request.rawScores) return
-  if (modelInfo?.scoring !== 'classifier') {
+  if (modelInfo?.scoring !== 'classifier' || modelInfo?.relevantLabel) {
     throw new HttpError(400,
-      `"raw_scores": true needs a cross-encoder (scoring "classifier"); this model scores "${modelInfo?.scoring ?? 'unknown'}", ` +
+      `"raw_scores": true needs a one-label cross-encoder (scoring "classifier"); this model scores "${modelInfo?.scoring ?? 'unknown'}"${modelInfo?.relevantLabel ? ` as the softmax of label "${modelInfo.relevantLabel}"` : ''}, ` +
       'a probability that llama-rerank does not expose as a logit. Ask without raw_scores for scores in [0, 1]')
   }
 }
