@@ -220,8 +220,10 @@ export interface RankingContextOptions {
   /** Tokens per (query, document) pair at most. Default: the trained context, at most 8192. */
   contextSize?: number
   /**
-   * Tokens per decode call. Default: 512 for generative models, whose documents may span
-   * calls; cross-encoders always take their context size (a pair must fit one call).
+   * Tokens per decode call. Default: 128 for generative models, whose documents may span
+   * calls (llama.cpp evaluates at most 128 of their tokens per graph in any case, so that an
+   * abort lands within milliseconds); cross-encoders always take their context size (a
+   * pair must fit one call). Scores do not depend on it.
    */
   batchSize?: number
   /**

@@ -19,11 +19,11 @@ const { values } = parseArgs({
     model: { type: 'string', default: path.join(root, 'fixtures', 'qwen3-reranker-pooled.gguf') },
     workload: { type: 'string' },
     trials: { type: 'string', default: '30' },
-    'batch-size': { type: 'string', default: '512' },
+    'batch-size': { type: 'string' },
     threads: { type: 'string', default: '2' },
   },
 })
-const options = { contextSize: 4096, batchSize: Number(values['batch-size']), threads: Number(values.threads) }
+const options = { contextSize: 4096, threads: Number(values.threads), ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}) }
 const model = await loadModel(values.model)
 const context = await model.createRankingContext(options)
 

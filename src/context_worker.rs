@@ -15,8 +15,10 @@ use crate::scoring::{ScoringMethod, ScoringPlan, ScoringRequest};
 
 /// Default upper bound of the context size, whatever the model was trained for.
 pub const DEFAULT_MAX_CONTEXT: u32 = 8192;
-/// Default tokens per decode call of causal models: llama.cpp's micro-batch.
-pub const DEFAULT_CAUSAL_BATCH: u32 = 512;
+/// Default tokens per decode call of causal models. 128 rather than llama.cpp's 512: measured
+/// on the Qwen3-0.6B shape, (b) workload, 2 threads, it is ~25% faster here (60-63 s against
+/// 79-80 s for 4 documents), and it bounds how long an abort waits for the running graph node.
+pub const DEFAULT_CAUSAL_BATCH: u32 = 128;
 
 /// What a caller may choose for a context; `None` means the default.
 #[derive(Debug, Clone, Default)]

@@ -381,6 +381,9 @@ fn deduplicate(sequences: &[Vec<TokenId>]) -> (Vec<&[TokenId]>, Vec<usize>, Vec<
 }
 
 impl ScoringContext {
+    /// Tokens per micro-batch of causal models at most.
+    const MAX_CAUSAL_UBATCH: u32 = 128;
+
     pub fn new(model: Arc<LoadedModel>, settings: ContextSettings) -> Result<Self> {
         let plan = settings.plan;
         let judge_tokens = match (plan.method, plan.source) {
@@ -533,11 +536,15 @@ impl ScoringContext {
         } else {
             self.batch_tokens().min(wanted)
         };
-        // Bidirectional models must see a whole batch in one micro-batch.
+        // Bidirectional models must see a whole batch in one micro-batch. Causal ones take at
+        // most MAX_CAUSAL_UBATCH tokens per graph: an abort waits for one graph node, and the
+        // largest node's time grows with the micro-batch (~150 ms at 512 tokens on a 2 GHz
+        // Xeon, 2 threads, Qwen3-0.6B shape; see README "Abort latency"). Scores do not
+        // depend on it.
         let n_ubatch = if self.is_encoder() {
             n_batch
         } else {
-            n_batch.min(512)
+            n_batch.min(Self::MAX_CAUSAL_UBATCH)
         };
         // Sequence 0 holds the shared prefix; documents use 1..=DOCUMENTS_PER_CALL. llama.cpp
         // needs `n_seq_max <= n_batch`, or it aborts the process.

@@ -455,8 +455,10 @@ pub fn load_model<'env>(
 pub struct RankingContextOptions {
     /// Tokens per (query, document) pair at most. Default: the trained context, at most 8192.
     pub context_size: Option<u32>,
-    /// Tokens per decode call. Default: 512 for generative models, whose documents may span
-    /// calls; cross-encoders always take their context size (a pair must fit one call).
+    /// Tokens per decode call. Default: 128 for generative models, whose documents may span
+    /// calls (llama.cpp evaluates at most 128 of their tokens per graph in any case, so that an
+    /// abort lands within milliseconds); cross-encoders always take their context size (a
+    /// pair must fit one call). Scores do not depend on it.
     pub batch_size: Option<u32>,
     /// Accepted and ignored (it used to set how many documents shared a decode call). Each
     /// decode call now evaluates one document, so that a score never depends on what else

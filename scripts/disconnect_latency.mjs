@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// Client disconnect → free slot: how long after a client drops a long /v1/rerank request the
+// server's only ranking context is free again. Starts the server in-process on 127.0.0.1 with
+// one context, sends a long request (the benchmark's documents), drops the connection at a
+// random moment of its scoring, and polls the server's count of running and waiting requests
+// every millisecond until it is 0. Then checks that the next request is answered with 200.
+// Prints one JSON line.
+//   node scripts/disconnect_latency.mjs [--model FILE] [--workload a|b] [--trials 20] [--threads 2]
+import { parseArgs } from 'node:util'
+import { createRequire } from 'node:module'
+import { readFileSync } from 'node:fs'
+import http from 'node:http'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { buildWorkload } from '../bench/workloads.mjs'
+import { startServer } from '../bin/server.mjs'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const { loadModel } = createRequire(import.meta.url)(path.join(root, 'index.js'))
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: path.join(root, 'fixtures', 'qwen3-reranker-pooled.gguf') },
+    workload: { type: 'string', default: 'b' },
+    trials: { type: 'string', default: '20' },
+    threads: { type: 'string', default: '2' },
+  },
+})
+const model = await loadModel(values.model)
+const context = await model.createRankingContext({ contextSize: 4096, threads: Number(values.threads) })
+const empty = new Map()
+const w = buildWorkload(values.workload, (q, d) => {
+  if (!empty.has(q)) empty.set(q, context.calculateInputLength(q, ''))
+  return context.calculateInputLength(q, d) - empty.get(q)
+})
+const server = await startServer({ contexts: [context], modelName: path.basename(values.model), modelInfo: model.info, port: 0 })
+
+/** POSTs a body; resolves with the answer's arrival time, or gives the request to `hold`. */
+function post(body, hold) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${server.url}/v1/rerank`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume()
+      res.on('end', () => resolve({ status: res.statusCode, at: performance.now() }))
+    })
+    req.on('error', (e) => (hold ? resolve({ status: 'dropped', at: performance.now() }) : reject(e)))
+    req.end(JSON.stringify(body))
+    hold?.(req)
+  })
+}
+
+let seed = 7
+const rand = () => (seed = (seed * 48271) % 2147483647) / 2147483647
+const releases = []
+const small = { query: w.query, documents: [w.documents[0].slice(0, 200)] }
+for (let t = 0; t < Number(values.trials); t++) {
+  let request
+  const start = Math.floor(rand() * w.documents.length)
+  const long = post({ query: w.query, documents: [...w.documents.slice(start), ...w.documents.slice(0, start)] }, (r) => (request = r))
+  await new Promise((r) => setTimeout(r, 500 + rand() * 3000))
+  if (server.pending !== 1) throw new Error(`expected the long request to be running, pending ${server.pending}`)
+  const droppedAt = performance.now()
+  request.destroy()
+  while (server.pending > 0) await new Promise((r) => setTimeout(r, 1))
+  releases.push(performance.now() - droppedAt)
+  await long
+  const next = await post(small)
+  if (next.status !== 200) throw new Error(`the request after a disconnect got ${next.status}`)
+}
+await server.close()
+await model.dispose()
+
+const cpuFlags = (() => {
+  const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? ''
+  const set = new Set(line.split(':')[1]?.trim().split(/\s+/))
+  return ['avx2', 'fma', 'f16c', 'avx512f'].filter((f) => set.has(f)).join(' ')
+})()
+const sorted = [...releases].sort((a, b) => a - b)
+const quantile = (xs, q) => xs[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)]
+console.log(JSON.stringify({
+  model: path.basename(values.model),
+  workload: values.workload,
+  cpuFlags,
+  trials: releases.length,
+  slotReleaseMsMedian: +quantile(sorted, 0.5).toFixed(1),
+  slotReleaseMsP99: +quantile(sorted, 0.99).toFixed(1),
+  slotReleaseMsMax: +sorted.at(-1).toFixed(1),
+}))
