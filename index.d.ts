@@ -112,7 +112,8 @@ export interface JudgeInfo {
 
 /**
  * Loads a GGUF reranker. Rejects with `ERR_MODEL_NOT_FOUND`, `ERR_NOT_GGUF`,
- * `ERR_MODEL_CORRUPT`, `ERR_MODEL_LOAD` or `ERR_NOT_A_RERANKER`.
+ * `ERR_MODEL_CORRUPT`, `ERR_MODEL_LOAD`, `ERR_NOT_A_RERANKER` or `ERR_UNSUPPORTED_RERANKER`;
+ * `hf:` URIs also with the hub errors (README "Models from the Hugging Face hub").
  */
 export declare function loadModel(modelPath: string, options?: LoadModelOptions | undefined | null): Promise<RerankerModel>
 

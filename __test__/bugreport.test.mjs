@@ -5,7 +5,7 @@
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { expected, fixture, root, TOLERANCE } from './helpers.mjs'
@@ -68,6 +68,7 @@ for (const name of ['qwen3-reranker-pooled.gguf', 'qwen3-reranker-causal.gguf'])
       const original = path.join(dir, 'bugreport-node-llama-cpp.mjs')
       writeFileSync(original, source.replace(IMPORT_LINE, `import { getLlama } from '${import.meta.resolve('node-llama-cpp')}'`))
       const out = run(original, fixture(name))
+      rmSync(dir, { recursive: true, force: true })
       if (name === 'qwen3-reranker-causal.gguf') {
         assert.notEqual(out.status, 0)
         assert.match(out.stderr, /Computing rankings is not supported for this model/)

@@ -1,12 +1,13 @@
 // Bad input gets a typed error with a stable code; nothing crashes the process.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { lib, fixture, root } from './helpers.mjs'
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'llama-rerank-'))
+process.once('exit', () => rmSync(scratch, { recursive: true, force: true }))
 
 test('a missing file rejects with ERR_MODEL_NOT_FOUND', async () => {
   await assert.rejects(lib.loadModel(path.join(scratch, 'nope.gguf')), { code: 'ERR_MODEL_NOT_FOUND' })

@@ -2,7 +2,7 @@
 // results, and the process lives on.
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs'
+import { mkdtempSync, writeFileSync, mkdirSync, chmodSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
@@ -17,6 +17,7 @@ describe('damaged model files', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'llama-rerank-damaged-'))
   const corpus = damagedModels()
   for (const m of corpus) writeFileSync(path.join(dir, m.name), m.bytes)
+  after(() => rmSync(dir, { recursive: true, force: true }))
 
   test('the corpus is large enough', () => assert.ok(corpus.length >= 30, `${corpus.length} files`))
 

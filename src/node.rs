@@ -351,7 +351,8 @@ pub struct RerankerModel {
 }
 
 /// Loads a GGUF reranker. Rejects with `ERR_MODEL_NOT_FOUND`, `ERR_NOT_GGUF`,
-/// `ERR_MODEL_CORRUPT`, `ERR_MODEL_LOAD` or `ERR_NOT_A_RERANKER`.
+/// `ERR_MODEL_CORRUPT`, `ERR_MODEL_LOAD`, `ERR_NOT_A_RERANKER` or `ERR_UNSUPPORTED_RERANKER`;
+/// `hf:` URIs also with the hub errors (README "Models from the Hugging Face hub").
 #[napi(ts_return_type = "Promise<RerankerModel>")]
 pub fn load_model<'env>(
     env: &'env Env,
