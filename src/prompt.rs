@@ -353,20 +353,24 @@ pub fn longest_first(first: usize, second: usize, budget: usize) -> (usize, usiz
     }
 }
 
+/// The longest control token that `text` starts with.
+fn control_at<'c>(text: &str, controls: &'c [(String, TokenId)]) -> Option<(&'c str, TokenId)> {
+    controls
+        .iter()
+        .filter(|(control, _)| !control.is_empty() && text.starts_with(control.as_str()))
+        .max_by_key(|(control, _)| control.len())
+        .map(|(control, id)| (control.as_str(), *id))
+}
+
 /// A fixed text that may hold control tokens: split at them, the rest tokenized as plain text.
 fn tokenize_with_controls(text: &str, vocab: &dyn Vocabulary) -> Vec<TokenId> {
     let mut tokens = Vec::new();
     let mut literal = String::new();
     let mut rest = text;
     while !rest.is_empty() {
-        if let Some((control, id)) = vocab
-            .control_tokens()
-            .iter()
-            .filter(|(t, _)| !t.is_empty() && rest.starts_with(t.as_str()))
-            .max_by_key(|(t, _)| t.len())
-        {
+        if let Some((control, id)) = control_at(rest, vocab.control_tokens()) {
             tokens.extend(vocab.tokenize_plain(&std::mem::take(&mut literal)));
-            tokens.push(*id);
+            tokens.push(id);
             rest = &rest[control.len()..];
             continue;
         }
@@ -544,16 +548,11 @@ fn parse_template(template: &str, controls: &[(String, TokenId)]) -> Result<Vec<
                 continue 'outer;
             }
         }
-        // Longest control token starting here.
-        if let Some((text, id)) = controls
-            .iter()
-            .filter(|(text, _)| !text.is_empty() && rest.starts_with(text.as_str()))
-            .max_by_key(|(text, _)| text.len())
-        {
+        if let Some((text, id)) = control_at(rest, controls) {
             if !literal.is_empty() {
                 parts.push(Part::Literal(std::mem::take(&mut literal)));
             }
-            parts.push(Part::Control(*id));
+            parts.push(Part::Control(id));
             rest = &rest[text.len()..];
             continue;
         }
