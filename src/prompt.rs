@@ -196,17 +196,22 @@ impl PromptBuilder {
         limit: usize,
         overflow: OverflowPolicy,
     ) -> Result<EncodedPair, InputTooLong> {
-        if let BuilderKind::Pieces(p) = &self.kind {
-            return p.encode(vocab, query, document, instruction, limit, overflow);
-        }
-        let query = normalize(query);
-        let document = normalize(document);
         match &self.kind {
-            BuilderKind::Pieces(_) => unreachable!("handled above"),
-            BuilderKind::Pair(special) => {
-                encode_pair(vocab, *special, &query, &document, limit, overflow)
+            // Judge pieces normalise as their reference does (Gemma's tokenizer does not).
+            BuilderKind::Pieces(p) => {
+                p.encode(vocab, query, document, instruction, limit, overflow)
             }
+            BuilderKind::Pair(special) => encode_pair(
+                vocab,
+                *special,
+                &normalize(query),
+                &normalize(document),
+                limit,
+                overflow,
+            ),
             BuilderKind::Runs(runs, controls) => {
+                let query = normalize(query);
+                let document = normalize(document);
                 let instruction = normalize(instruction.unwrap_or(&self.default_instruction));
                 let fill = |slot: Slot| match slot {
                     Slot::Query => query.as_str(),
