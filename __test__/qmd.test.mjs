@@ -2,7 +2,7 @@
 // 4096 tokens with the CPU threads split between them, identical texts scored once, the texts
 // cut into groups of about 10 and ranked with rankAll on the contexts in parallel, then
 // flattened and sorted. The result must equal one context's.
-import { test, describe } from 'node:test'
+import { test, describe, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import * as compat from 'llama-rerank/compat'
@@ -121,9 +121,20 @@ describe('QMD ranking through llama-rerank/compat', () => {
 })
 
 describe('QMD keeping node-llama-cpp models: createRankingContext(model, …)', () => {
-  test('the migration QMD needs: contexts from its LlamaModel, its tokenizer for truncation', async () => {
+  // One node-llama-cpp Llama for the tests that load through it, as QMD keeps one: a second
+  // getLlama after disposing the first hung now and then under Bun (2 of about 8 suite runs).
+  let nlcLlama = null
+  const nodeLlamaCpp = async () => {
     const nlc = await import('node-llama-cpp')
-    const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error })
+    nlcLlama ??= await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error })
+    return nlcLlama
+  }
+  after(async () => {
+    await nlcLlama?.dispose()
+  })
+
+  test('the migration QMD needs: contexts from its LlamaModel, its tokenizer for truncation', async () => {
+    const llama = await nodeLlamaCpp()
     const model = await llama.loadModel({ modelPath: fixture(NAME) })
     const threads = Math.max(1, Math.floor(llama.cpuMathCores / MAX_CONTEXTS))
     // was: model.createRankingContext({ contextSize, threads })
@@ -148,7 +159,6 @@ describe('QMD keeping node-llama-cpp models: createRankingContext(model, …)', 
     assert.equal(events, 1)
     await assert.rejects(contexts[0].rankAll(QUERY, ['d']), compat.DisposedError)
     assert.equal(compatCjs._sharedModelCount(), 0)
-    await llama.dispose()
   })
 
   test('the shared engine model lives until its last context goes', async () => {
@@ -203,8 +213,7 @@ describe('QMD keeping node-llama-cpp models: createRankingContext(model, …)', 
   // node-llama-cpp's LlamaModel.filename is the file's base name; its path is in `_modelPath`,
   // which the native createRankingContext at the package root reads first.
   test('the package root\'s createRankingContext(node-llama-cpp model)', async () => {
-    const nlc = await import('node-llama-cpp')
-    const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error })
+    const llama = await nodeLlamaCpp()
     const model = await llama.loadModel({ modelPath: fixture(NAME) })
     const root = createRequire(import.meta.url)('llama-rerank')
     try {
@@ -213,7 +222,7 @@ describe('QMD keeping node-llama-cpp models: createRankingContext(model, …)', 
       assert.ok(Math.abs((await ctx.rank(pair.query, pair.document)) - pair.score) <= 1e-3)
       await ctx.dispose()
     } finally {
-      await llama.dispose()
+      await model.dispose()
     }
   })
 })
