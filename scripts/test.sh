@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/llama-rerank-target}"
-cargo test --release --no-default-features --quiet
+# --target as `napi build` passes it: the tests then reuse the addon build's llama.cpp objects.
+cargo test --release --no-default-features --target "$(rustc -vV | sed -n 's/^host: //p')" --quiet
 
 # Bun comes from npm (the `bun` dev dependency). Without it the run fails: it never skips.
 BUN="${BUN:-node_modules/.bin/bun}"
