@@ -112,8 +112,9 @@ export interface JudgeInfo {
 
 /**
  * Loads a GGUF reranker. Rejects with `ERR_MODEL_NOT_FOUND`, `ERR_NOT_GGUF`,
- * `ERR_MODEL_CORRUPT`, `ERR_MODEL_LOAD`, `ERR_NOT_A_RERANKER` or `ERR_UNSUPPORTED_RERANKER`;
- * `hf:` URIs also with the hub errors (README "Models from the Hugging Face hub").
+ * `ERR_MODEL_CORRUPT`, `ERR_MODEL_LOAD`, `ERR_NOT_A_RERANKER`, `ERR_UNSUPPORTED_RERANKER` or
+ * (a portable build without a CPU module it can run) `ERR_CPU_BACKEND_MISSING`; `hf:` URIs
+ * also with the hub errors (README "Models from the Hugging Face hub").
  */
 export declare function loadModel(modelPath: string, options?: LoadModelOptions | undefined | null): Promise<RerankerModel>
 
@@ -203,10 +204,22 @@ export interface ModelInfo {
   /** GPU backends compiled into this build, present device or not (`"cuda"`, `"vulkan"`, `"metal"`). */
   compiledGpuBackends: Array<string>
   /**
-   * The CPU features llama.cpp's kernels were built with, from its system info
-   * (e.g. `["SSE3", "AVX", "AVX2", "F16C", "FMA", "OPENMP"]`).
+   * The CPU features of the kernels running, from llama.cpp's system info
+   * (e.g. `["SSE3", "AVX", "AVX2", "F16C", "FMA", "AVX512", "OPENMP"]`). In a portable build
+   * they are those of the CPU module picked for this CPU.
    */
   cpuFeatures: Array<string>
+  /**
+   * How the CPU kernels were chosen: `"native"` (compiled for the building machine's CPU: a
+   * source install), `"portable"` (ggml's CPU modules, the best for this CPU picked at load:
+   * the prebuilt packages) or `"fixed"` (one kernel set, whatever the CPU).
+   */
+  cpuBuild: 'native' | 'portable' | 'fixed'
+  /**
+   * In a portable build, the CPU module in use (`"haswell"`, `"skylakex"`, `"icelake"`,
+   * `"x64"`, …); otherwise absent.
+   */
+  cpuVariant?: string
 }
 
 /** A document with its score and its position in the input. */

@@ -16,7 +16,6 @@ use std::num::NonZeroU32;
 use std::time::Instant;
 
 use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
-use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
@@ -86,11 +85,10 @@ fn cpu_seconds() -> f64 {
 
 fn main() {
     let args = parse_args();
-    let mut backend = LlamaBackend::init().expect("llama backend");
-    if std::env::var_os("PP_RATE_VERBOSE").is_none() {
-        backend.void_logs();
-    }
-    let model = LlamaModel::load_from_file(&backend, &args.model, &LlamaModelParams::default())
+    // llama-rerank's own start-up: its log handling (LLAMA_RERANK_VERBOSE=1 shows llama.cpp's
+    // log) and, in a portable build, the CPU module for this CPU.
+    let backend = llama_rerank::engine::ready_backend().expect("llama backend");
+    let model = LlamaModel::load_from_file(backend, &args.model, &LlamaModelParams::default())
         .expect("load model");
     let arch = model
         .meta_val_str("general.architecture")
@@ -118,7 +116,7 @@ fn main() {
             LlamaPoolingType::None
         })
         .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
-    let mut ctx = model.new_context(&backend, params).expect("create context");
+    let mut ctx = model.new_context(backend, params).expect("create context");
     let n_vocab = u64::try_from(model.n_vocab()).expect("vocab size");
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next_token = || {
@@ -162,7 +160,7 @@ fn main() {
         .collect();
     println!(
         "{{\"model\":{:?},\"arch\":{:?},\"mode\":{:?},\"threads\":{},\"batch\":{},\"nCtx\":{},\"reps\":{},\
-         \"tokensPerSecond\":{:.2},\"meanTokensPerSecond\":{:.2},\"perRep\":[{}],\"peakRssMiB\":{:.1},\"cpuSeconds\":{:.2}}}",
+         \"tokensPerSecond\":{:.2},\"meanTokensPerSecond\":{:.2},\"perRep\":[{}],\"peakRssMiB\":{:.1},\"cpuSeconds\":{:.2},\"systemInfo\":{:?}}}",
         args.model,
         arch,
         if pooled { "pooled" } else { "causal" },
@@ -174,6 +172,7 @@ fn main() {
         f64::from(n_batch) * args.reps as f64 / total,
         rates.join(","),
         peak_rss_mib(),
-        cpu_seconds()
+        cpu_seconds(),
+        llama_rerank::compute_backend::system_info()
     );
 }

@@ -180,15 +180,23 @@ function ensureModels(args) {
 }
 
 function buildPpRate() {
-  log('building the pp_rate example (cargo build --release --example pp_rate --no-default-features)')
-  const r = spawnSync('cargo', ['build', '--release', '--example', 'pp_rate', '--no-default-features', '--target', HOST_TRIPLE], { cwd: ROOT, env: cargoEnv, stdio: 'inherit' })
+  log(`building the pp_rate example (cargo build --release --example pp_rate --no-default-features ${PP_RATE_FEATURES.join(' ')} --target ${HOST_TRIPLE})`)
+  const r = spawnSync('cargo', ['build', '--release', '--example', 'pp_rate', '--no-default-features', ...PP_RATE_FEATURES, '--target', HOST_TRIPLE], { cwd: ROOT, env: cargoEnv, stdio: 'inherit' })
   if (r.status !== 0) throw new Error('cargo build of the pp_rate example failed')
 }
 
 // The same target folder and --target as `npm run build` (scripts/setup.sh) and scripts/test.sh,
 // so llama.cpp is not compiled again.
 const HOST_TRIPLE = /^host: (.+)$/m.exec(spawnSync('rustc', ['-vV'], { encoding: 'utf8' }).stdout || '')?.[1]
-const cargoEnv = { ...process.env, CARGO_TARGET_DIR: process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', 'llama-rerank-target') }
+// LLAMA_RERANK_CPU=portable benchmarks a portable build (scripts/cpu_target.sh): pp_rate is built
+// the same way.
+const PORTABLE = process.env.LLAMA_RERANK_CPU === 'portable'
+const cargoEnv = {
+  ...process.env,
+  CARGO_TARGET_DIR: process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', PORTABLE ? 'llama-rerank-target-portable' : 'llama-rerank-target'),
+  ...(PORTABLE ? { RUSTFLAGS: '' } : {}),
+}
+const PP_RATE_FEATURES = PORTABLE ? ['--features', 'portable-cpu'] : []
 const childEnv = { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true', NODE_LLAMA_CPP_GPU: 'false' }
 
 // CPU accounting from /proc/stat, to tell how much other processes ran during a measurement
@@ -242,7 +250,7 @@ function runIndependentLimit(modelPath, threads, encoder) {
 
 /** Our build's rate (bench/pp_rate.rs): a second figure, not the limit. */
 function runOwnLimit(modelPath, threads) {
-  const cmdArgs = ['run', '-q', '--release', '--example', 'pp_rate', '--no-default-features', '--target', HOST_TRIPLE, '--', modelPath, '--threads', String(threads), '--batch', '512', '--reps', '4']
+  const cmdArgs = ['run', '-q', '--release', '--example', 'pp_rate', '--no-default-features', ...PP_RATE_FEATURES, '--target', HOST_TRIPLE, '--', modelPath, '--threads', String(threads), '--batch', '512', '--reps', '4']
   const r = spawnSync('cargo', cmdArgs, { cwd: ROOT, env: cargoEnv, encoding: 'utf8', maxBuffer: 16 * MiB, timeout: 15 * 60 * 1000 })
   const line = (r.stdout || '').trim().split('\n').filter((l) => l.startsWith('{')).pop()
   if (r.status !== 0 || !line) return { ok: false, error: (r.stderr || '').trim().split('\n').slice(-3).join(' | ') }

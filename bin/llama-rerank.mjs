@@ -350,6 +350,7 @@ async function info(args) {
       ['backend', i.gpuLayers > 0 ? `${i.backend} (${i.gpuDevice}), ${i.gpuLayers}/${i.layerCount} layers` : `CPU, ${i.layerCount} layers`],
       ['GPU backends built', i.compiledGpuBackends.length ? i.compiledGpuBackends.join(', ') : '(none)'],
       ['CPU kernels', i.cpuFeatures.join(' ') || '(baseline)'],
+      ['CPU build', i.cpuBuild === 'portable' ? `portable, module ${i.cpuVariant ?? '(none)'} picked for this CPU` : i.cpuBuild === 'native' ? 'native (compiled for the building machine\'s CPU)' : 'fixed kernel set'],
     ]
     const w = Math.max(...rows.map(([k]) => k.length))
     process.stdout.write(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n')

@@ -16,6 +16,7 @@ import { createRequire } from 'node:module'
 import { homedir, tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { sharedLibraries } from '../scripts/shared_libraries.mjs'
 
 const require = createRequire(import.meta.url)
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -195,7 +196,12 @@ test('the tarballs hold the package and nothing of the repository\'s tests, fixt
   }
   assert.deepEqual(mainFiles.filter((f) => /(__test__|fixtures|bench|e2e|target)\/|\.node$|\.gguf$/.test(f)), [])
   const platformFiles = mustRun('tar', ['tzf', tarballs.platform]).stdout.trim().split('\n').sort()
-  assert.deepEqual(platformFiles, ['package/README.md', `package/llama-rerank.${suffix}.node`, 'package/package.json'])
+  // A portable build (LLAMA_RERANK_CPU=portable) ships llama.cpp, ggml and the CPU modules too.
+  const libraries = sharedLibraries().map((f) => `package/${path.basename(f)}`)
+  assert.deepEqual(platformFiles, ['package/README.md', `package/llama-rerank.${suffix}.node`, 'package/package.json', ...libraries].sort())
+  if (process.env.LLAMA_RERANK_CPU === 'portable') {
+    assert.ok(libraries.some((f) => /ggml-cpu-x64\./.test(f)), `no baseline CPU module among ${libraries.join(', ')}`)
+  }
   const manifest = JSON.parse(mustRun('tar', ['xzf', tarballs.main, '-O', 'package/package.json']).stdout)
   assert.equal(manifest.optionalDependencies[`llama-rerank-${suffix}`], version)
 })

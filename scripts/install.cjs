@@ -8,8 +8,11 @@
 // only once it has loaded, so a failed build leaves no package that breaks later.
 //
 // Settings: LLAMA_RERANK_BUILD_FROM_SOURCE=1 (build even when a prebuilt fits),
-// LLAMA_RERANK_GPU=cuda|vulkan|metal (a GPU backend), CARGO_TARGET_DIR (where cargo builds;
-// default a folder inside the package that is removed afterwards).
+// LLAMA_RERANK_GPU=cuda|vulkan|metal (a GPU backend), LLAMA_RERANK_CPU=native|portable|fixed
+// (native, the default: llama.cpp compiled for this machine's CPU, every SIMD extension it has;
+// portable: the prebuilt packages' build, one CPU module per CPU level picked at load; fixed:
+// ggml's default kernel set; see scripts/cpu_target.sh), CARGO_TARGET_DIR
+// (where cargo builds; default a folder inside the package that is removed afterwards).
 'use strict'
 
 const { spawnSync } = require('node:child_process')
@@ -176,7 +179,7 @@ function missingToolsMessage(missing, why) {
   return lines.join('\n')
 }
 
-function main() {
+async function main() {
   // In a clone of the repository the addon is built with `npm run build` (scripts/setup.sh).
   if (!packageDir.split(path.sep).includes('node_modules')) return 0
 
@@ -188,6 +191,11 @@ function main() {
     if (fs.existsSync(addonPath)) return 0
   }
 
+  const cpu = (process.env.LLAMA_RERANK_CPU || 'native').toLowerCase()
+  if (!['native', 'portable', 'fixed'].includes(cpu)) {
+    log(`LLAMA_RERANK_CPU must be native, portable or fixed, not "${process.env.LLAMA_RERANK_CPU}"`)
+    return 1
+  }
   const gpu = (process.env.LLAMA_RERANK_GPU || '').toLowerCase()
   if (gpu && !['cuda', 'vulkan', 'metal'].includes(gpu)) {
     log(`LLAMA_RERANK_GPU must be cuda, vulkan or metal, not "${process.env.LLAMA_RERANK_GPU}"`)
@@ -210,12 +218,17 @@ function main() {
     return 1
   }
   const args = ['build', '--release', '--locked', '--lib', '--target', host]
-  if (gpu) args.push('--features', gpu)
-  log(`${why}: building from source with cargo ${args.join(' ')} (3-10 minutes; CARGO_TARGET_DIR=${targetDir})`)
+  const features = [gpu, cpu === 'portable' ? 'portable-cpu' : ''].filter(Boolean)
+  if (features.length) args.push('--features', features.join(','))
+  // native: rustc targets this CPU, and llama-cpp-sys-2 then builds llama.cpp with GGML_NATIVE.
+  const rustflags = cpu === 'native'
+    ? [process.env.RUSTFLAGS, '-C target-cpu=native'].filter(Boolean).join(' ')
+    : (process.env.RUSTFLAGS ?? '')
+  log(`${why}: building from source for ${{ native: 'this machine\'s CPU', portable: 'any CPU (portable)', fixed: 'a fixed kernel set' }[cpu]} with cargo ${args.join(' ')} (3-10 minutes; CARGO_TARGET_DIR=${targetDir})`)
   const build = spawnSync('cargo', args, {
     cwd: packageDir,
     stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, CARGO_TARGET_DIR: targetDir },
+    env: { ...process.env, CARGO_TARGET_DIR: targetDir, RUSTFLAGS: rustflags },
   })
   if (build.status !== 0) {
     log(`the source build failed (cargo exited with ${build.status ?? build.signal}); see cargo's output above.`)
@@ -223,6 +236,14 @@ function main() {
   }
 
   const built = path.join(targetDir, host, 'release', cargoLibraryName())
+  if (cpu === 'portable') {
+    // llama.cpp, ggml and the CPU modules are shared libraries: beside the addon, where it
+    // looks for them.
+    const { sharedLibraries } = await import('./shared_libraries.mjs')
+    for (const f of sharedLibraries({ ...process.env, LLAMA_RERANK_CPU: cpu, CARGO_TARGET_DIR: targetDir })) {
+      fs.copyFileSync(f, path.join(packageDir, path.basename(f)))
+    }
+  }
   // A `.node` suffix, or require() would read the staged file as JavaScript.
   const staged = addonPath.replace(/\.node$/, `.${process.pid}.tmp.node`)
   fs.copyFileSync(built, staged)
@@ -239,4 +260,4 @@ function main() {
   return 0
 }
 
-process.exitCode = main()
+main().then((code) => { process.exitCode = code }, (e) => { log(String(e?.stack ?? e)); process.exitCode = 1 })

@@ -8,7 +8,8 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
+import { sharedLibraries } from './shared_libraries.mjs'
 import { fileURLToPath } from 'node:url'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -45,8 +46,13 @@ for (const dir of readdirSync(join(root, 'npm')).sort()) {
 }
 
 if (!args.includes('--no-build')) {
-  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, shell, stdio: ['ignore', 'inherit', 'inherit'] })
+  // The build LLAMA_RERANK_CPU asks for (scripts/cpu_target.sh; the environment of setup.sh and
+  // test.sh carries its RUSTFLAGS and CARGO_TARGET_DIR).
+  const features = process.env.LLAMA_RERANK_CPU === 'portable' ? ['--', '--features', 'portable-cpu'] : []
+  const build = spawnSync('npm', ['run', '--silent', 'build', ...features], { cwd: root, shell, stdio: ['ignore', 'inherit', 'inherit'] })
   if (build.status !== 0) process.exit(build.status ?? 1)
+  const staged = spawnSync(process.execPath, [join(root, 'scripts', 'shared_libraries.mjs'), 'stage', root], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+  if (staged.status !== 0) process.exit(staged.status ?? 1)
 }
 const addon = `llama-rerank.${suffix}.node`
 if (!existsSync(join(root, addon))) {
@@ -65,6 +71,15 @@ const stage = mkdtempSync(join(tmpdir(), 'llama-rerank-pack-'))
 try {
   cpSync(platformDir, stage, { recursive: true })
   copyFileSync(join(root, addon), join(stage, addon))
+  // A portable build (LLAMA_RERANK_CPU=portable): llama.cpp, ggml and the CPU modules travel
+  // beside the addon, where it looks for them.
+  const libraries = sharedLibraries().map((f) => basename(f))
+  if (libraries.length) {
+    for (const f of libraries) copyFileSync(join(root, f), join(stage, f))
+    const manifest = JSON.parse(readFileSync(join(stage, 'package.json'), 'utf8'))
+    manifest.files = [...manifest.files, ...libraries]
+    writeFileSync(join(stage, 'package.json'), JSON.stringify(manifest, null, 2) + '\n')
+  }
   const platformPack = pack(stage)
 
   // The main package: the files npm would pack from the checkout, with the manifest completed.
@@ -78,7 +93,7 @@ try {
   const mainPack = pack(mainStage)
 
   // What must never ship: tests, fixtures, benchmarks, build outputs.
-  const banned = /^(__test__|tests|fixtures|bench|e2e|target|node_modules|examples|\.github|\.ci)\/|\.node$|\.gguf$/
+  const banned = /^(__test__|tests|fixtures|bench|e2e|target|node_modules|examples|\.github|\.ci)\/|\.node$|\.gguf$|\.so(\.\d+)*$|\.dylib$|\.dll$/
   const leaked = mainPack.files.map((f) => f.path).filter((p) => banned.test(p))
   if (leaked.length) {
     console.error(`package: the main tarball would ship ${leaked.join(', ')}`)

@@ -30,11 +30,18 @@ for tool in cargo node npm; do
 done
 
 # Builds live outside the clone so that a fresh clone (CI) reuses llama.cpp's compiled objects.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/llama-rerank-target}"
+# LLAMA_RERANK_CPU=native (default) or portable: see scripts/cpu_target.sh.
+. scripts/cpu_target.sh
 
 if [ -f package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 else
   npm install --no-audit --no-fund --loglevel=error
 fi
-npm run --silent build >&2
+if [ -n "$LLAMA_RERANK_CARGO_FEATURES" ]; then
+  npm run --silent build -- --features "$LLAMA_RERANK_CARGO_FEATURES" >&2
+else
+  npm run --silent build >&2
+fi
+# A portable build's llama.cpp, ggml and CPU modules are shared libraries: beside the addon.
+node scripts/shared_libraries.mjs stage .

@@ -3,9 +3,10 @@
 # Bun and under Node (node:test; the same files run in both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/llama-rerank-target}"
+. scripts/cpu_target.sh
 # --target as `napi build` passes it: the tests then reuse the addon build's llama.cpp objects.
-cargo test --release --no-default-features --target "$(rustc -vV | sed -n 's/^host: //p')" --quiet
+cargo test --release --no-default-features --target "$(rustc -vV | sed -n 's/^host: //p')" \
+  ${LLAMA_RERANK_CARGO_FEATURES:+--features "$LLAMA_RERANK_CARGO_FEATURES"} --quiet
 
 # Bun comes from npm (the `bun` dev dependency). Without it the run fails: it never skips.
 BUN="${BUN:-node_modules/.bin/bun}"

@@ -30,14 +30,32 @@ use crate::scoring::{ModelOutput, ScoreSource, ScoringMethod, ScoringPlan};
 
 /// The process-wide llama.cpp backend, initialised on first use.
 pub fn backend() -> &'static LlamaBackend {
-    static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
+    &initialised_backend().0
+}
+
+/// The backend and whether a CPU backend could be registered for it (a portable build loads
+/// its CPU module first).
+fn initialised_backend() -> &'static (LlamaBackend, std::result::Result<(), String>) {
+    static BACKEND: OnceLock<(LlamaBackend, std::result::Result<(), String>)> = OnceLock::new();
     BACKEND.get_or_init(|| {
         let verbose =
             std::env::var_os("LLAMA_RERANK_VERBOSE").is_some_and(|v| !v.is_empty() && v != "0");
         crate::ffi::install_log_callback(verbose);
+        let cpu = crate::compute_backend::register_cpu_backend();
         // A second init (another copy of llama.cpp in the process) is harmless: the backend
         // value carries no state.
-        LlamaBackend::init().unwrap_or(LlamaBackend {})
+        (LlamaBackend::init().unwrap_or(LlamaBackend {}), cpu)
+    })
+}
+
+/// The backend, or `ERR_CPU_BACKEND_MISSING` when no CPU backend could be registered.
+pub fn ready_backend() -> Result<&'static LlamaBackend> {
+    let (backend, cpu) = initialised_backend();
+    cpu.as_ref().map(|()| backend).map_err(|why| {
+        RerankError::new(
+            ErrorCode::CpuBackendMissing,
+            format!("llama.cpp cannot run on this CPU: {why}"),
+        )
     })
 }
 
@@ -109,7 +127,7 @@ impl LoadedModel {
     pub fn load(path: &Path, options: &ModelLoadOptions, abort: Arc<AtomicBool>) -> Result<Self> {
         let _pass = crate::exit_gate::GATE.enter()?;
         let (header, inspection) = inspect_file(path)?;
-        let backend = backend();
+        let backend = ready_backend()?;
         let mut params = LlamaModelParams::default();
         if let Some(n) = options.gpu_layers {
             params = params.with_n_gpu_layers(n);

@@ -48,6 +48,10 @@ pub enum ErrorCode {
     /// A download made no progress for `LLAMA_RERANK_HUB_TIMEOUT` seconds: a stalled
     /// connection, or another process's download of the same file that stalled.
     HubTimeout,
+    /// A portable build found no CPU module (`libggml-cpu-*`) it could load: the platform
+    /// package's files are incomplete, or `LLAMA_RERANK_CPU_VARIANT` names one this CPU
+    /// cannot run.
+    CpuBackendMissing,
 }
 
 impl ErrorCode {
@@ -73,6 +77,7 @@ impl ErrorCode {
             ErrorCode::HubDownload => "ERR_HUB_DOWNLOAD",
             ErrorCode::HubIntegrity => "ERR_HUB_INTEGRITY",
             ErrorCode::HubTimeout => "ERR_HUB_TIMEOUT",
+            ErrorCode::CpuBackendMissing => "ERR_CPU_BACKEND_MISSING",
         }
     }
 

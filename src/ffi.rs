@@ -215,3 +215,97 @@ pub fn with_abort_callback(
     }
     (params, true)
 }
+
+/// The file this code was loaded from (the `.node` addon, or the executable that links the
+/// crate statically), as the dynamic loader reports it. `None` where it cannot tell.
+#[cfg(unix)]
+pub fn own_library_path() -> Option<std::path::PathBuf> {
+    library_of(own_library_path as *const c_void)
+}
+
+#[cfg(not(unix))]
+pub fn own_library_path() -> Option<std::path::PathBuf> {
+    None
+}
+
+/// The shared object that holds `address`.
+#[cfg(unix)]
+fn library_of(address: *const c_void) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    if address.is_null() {
+        return None;
+    }
+    // SAFETY: an all-zero Dl_info is a valid value (null pointers); dladdr only writes to it.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: `address` is a code address in this process; dladdr reads no memory at it and
+    // fills `info`, whose `dli_fname` then points to the loader's own copy of the file name,
+    // valid while the object stays loaded (ours is, for as long as this code runs).
+    let found = unsafe { libc::dladdr(address, &mut info) };
+    if found == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: non-null and NUL-terminated (see above); copied out at once.
+    let name = unsafe { CStr::from_ptr(info.dli_fname) };
+    Some(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(
+        name.to_bytes(),
+    )))
+}
+
+#[cfg(not(unix))]
+fn library_of(_address: *const c_void) -> Option<std::path::PathBuf> {
+    None
+}
+
+/// Loads every ggml backend module found in `dir` (for the CPU: the best variant this CPU can
+/// run), as `ggml_backend_load_all_from_path` does.
+pub fn load_backends_from(dir: &std::path::Path) {
+    let Ok(dir) = std::ffi::CString::new(dir.to_string_lossy().as_bytes()) else {
+        return;
+    };
+    // SAFETY: a valid NUL-terminated path that outlives the call; ggml copies what it keeps.
+    unsafe { llama_cpp_sys_2::ggml_backend_load_all_from_path(dir.as_ptr()) }
+}
+
+/// Loads one ggml backend module file; whether ggml accepted it (it refuses a CPU variant
+/// this CPU cannot run).
+pub fn load_backend_file(file: &std::path::Path) -> bool {
+    let Ok(file) = std::ffi::CString::new(file.to_string_lossy().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated path that outlives the call; the returned registry is
+    // owned by ggml and only compared with null here.
+    !unsafe { llama_cpp_sys_2::ggml_backend_load(file.as_ptr()) }.is_null()
+}
+
+/// Whether a CPU backend is registered with ggml.
+pub fn has_cpu_backend() -> bool {
+    // SAFETY: a lookup in ggml's device registry; the result is only compared with null.
+    !unsafe {
+        llama_cpp_sys_2::ggml_backend_dev_by_type(llama_cpp_sys_2::GGML_BACKEND_DEVICE_TYPE_CPU)
+    }
+    .is_null()
+}
+
+/// The file of the CPU backend in use: a `libggml-cpu-<variant>` module in a portable build,
+/// the addon itself where ggml is linked in.
+pub fn cpu_backend_file() -> Option<std::path::PathBuf> {
+    // SAFETY: registry lookups; every pointer is checked for null before use, and the proc
+    // address is only passed to dladdr, never called. The name is a NUL-terminated literal.
+    let address = unsafe {
+        let device = llama_cpp_sys_2::ggml_backend_dev_by_type(
+            llama_cpp_sys_2::GGML_BACKEND_DEVICE_TYPE_CPU,
+        );
+        if device.is_null() {
+            return None;
+        }
+        let registry = llama_cpp_sys_2::ggml_backend_dev_backend_reg(device);
+        if registry.is_null() {
+            return None;
+        }
+        llama_cpp_sys_2::ggml_backend_reg_get_proc_address(
+            registry,
+            c"ggml_backend_get_features".as_ptr(),
+        )
+    };
+    library_of(address.cast_const())
+}

@@ -331,9 +331,18 @@ pub struct ModelInfo {
     pub layer_count: u32,
     /// GPU backends compiled into this build, present device or not (`"cuda"`, `"vulkan"`, `"metal"`).
     pub compiled_gpu_backends: Vec<String>,
-    /// The CPU features llama.cpp's kernels were built with, from its system info
-    /// (e.g. `["SSE3", "AVX", "AVX2", "F16C", "FMA", "OPENMP"]`).
+    /// The CPU features of the kernels running, from llama.cpp's system info
+    /// (e.g. `["SSE3", "AVX", "AVX2", "F16C", "FMA", "AVX512", "OPENMP"]`). In a portable build
+    /// they are those of the CPU module picked for this CPU.
     pub cpu_features: Vec<String>,
+    /// How the CPU kernels were chosen: `"native"` (compiled for the building machine's CPU: a
+    /// source install), `"portable"` (ggml's CPU modules, the best for this CPU picked at load:
+    /// the prebuilt packages) or `"fixed"` (one kernel set, whatever the CPU).
+    #[napi(ts_type = "'native' | 'portable' | 'fixed'")]
+    pub cpu_build: String,
+    /// In a portable build, the CPU module in use (`"haswell"`, `"skylakex"`, `"icelake"`,
+    /// `"x64"`, …); otherwise absent.
+    pub cpu_variant: Option<String>,
 }
 
 struct ModelState {
@@ -351,8 +360,9 @@ pub struct RerankerModel {
 }
 
 /// Loads a GGUF reranker. Rejects with `ERR_MODEL_NOT_FOUND`, `ERR_NOT_GGUF`,
-/// `ERR_MODEL_CORRUPT`, `ERR_MODEL_LOAD`, `ERR_NOT_A_RERANKER` or `ERR_UNSUPPORTED_RERANKER`;
-/// `hf:` URIs also with the hub errors (README "Models from the Hugging Face hub").
+/// `ERR_MODEL_CORRUPT`, `ERR_MODEL_LOAD`, `ERR_NOT_A_RERANKER`, `ERR_UNSUPPORTED_RERANKER` or
+/// (a portable build without a CPU module it can run) `ERR_CPU_BACKEND_MISSING`; `hf:` URIs
+/// also with the hub errors (README "Models from the Hugging Face hub").
 #[napi(ts_return_type = "Promise<RerankerModel>")]
 pub fn load_model<'env>(
     env: &'env Env,
@@ -438,6 +448,10 @@ pub fn load_model<'env>(
             layer_count: model.placement.layer_count,
             compiled_gpu_backends: compiled_gpu_backends(),
             cpu_features: crate::compute_backend::cpu_features(),
+            cpu_build: crate::compute_backend::CpuBuild::current()
+                .as_str()
+                .to_owned(),
+            cpu_variant: crate::compute_backend::cpu_variant(),
         };
         Ok(RerankerModel {
             state: Arc::new(Mutex::new(ModelState {

@@ -1,0 +1,114 @@
+// Which CPU kernels run: a native build (the default from source) uses every SIMD extension of
+// this CPU; a portable build (the prebuilt packages) picks the best CPU module for it, and its
+// baseline module, the one a CPU without AVX gets, loads and scores like the others.
+import { test, describe } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { lib, expected, fixture, TOLERANCE, RERANKERS, root } from './helpers.mjs'
+
+/** The CPU's flags as the kernel reports them (x86 `flags`, arm64 `Features`). */
+function cpuFlags() {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => /^(flags|Features)\s*:/.test(l)) ?? ''
+    return new Set(line.replace(/^[^:]*:/, '').trim().split(/\s+/))
+  } catch {
+    return null
+  }
+}
+
+// CPU flag → the name llama.cpp's system info gives the kernels that use it.
+const KERNELS = {
+  avx: 'AVX', avx2: 'AVX2', fma: 'FMA', f16c: 'F16C', bmi2: 'BMI2', avx512f: 'AVX512',
+  avx512vbmi: 'AVX512_VBMI', avx512_vnni: 'AVX512_VNNI', avx512_bf16: 'AVX512_BF16', avx_vnni: 'AVX_VNNI',
+  asimddp: 'DOTPROD', i8mm: 'MATMUL_INT8', sve: 'SVE',
+}
+// A portable build has modules for the common levels only (e.g. Skylake-X: AVX-512 without
+// VNNI): it is held to the main extensions.
+const PORTABLE_KERNELS = new Set(['AVX', 'AVX2', 'FMA', 'F16C', 'AVX512', 'DOTPROD'])
+
+/** Scores every reranker fixture's pairs in a child process with `env`; returns its report. */
+function scoreInChild(env) {
+  const script = `
+    const lib = require(${JSON.stringify(root)})
+    ;(async () => {
+      const out = { worst: {}, info: null }
+      const files = ${JSON.stringify(Object.fromEntries(RERANKERS.map((n) => [n, { path: fixture(n), pairs: expected[n].pairs, nCtxTrain: expected[n].nCtxTrain }])))}
+      for (const [name, f] of Object.entries(files)) {
+        const model = await lib.loadModel(f.path)
+        out.info = model.info
+        const contexts = new Map()
+        let worst = 0
+        for (const p of f.pairs) {
+          const size = p.maxLength ?? f.nCtxTrain
+          if (!contexts.has(size)) contexts.set(size, await model.createRankingContext({ contextSize: size }))
+          const s = await contexts.get(size).rank(p.query, p.document, { instruction: p.instruction ?? undefined })
+          if (!Number.isFinite(s)) throw new Error(name + ' ' + p.id + ': ' + s)
+          worst = Math.max(worst, Math.abs(s - p.score))
+        }
+        out.worst[name] = worst
+        await model.dispose()
+      }
+      process.stdout.write('REPORT ' + JSON.stringify(out) + '\\n')
+    })().catch((e) => { process.stdout.write('ERROR ' + JSON.stringify({ code: e.code, message: e.message }) + '\\n'); process.exit(1) })
+  `
+  const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 300_000 })
+  const line = (r.stdout || '').split('\n').find((l) => l.startsWith('REPORT ') || l.startsWith('ERROR '))
+  assert.ok(line, `child exited with ${r.status ?? r.signal}: ${r.stderr}`)
+  return line.startsWith('REPORT ') ? { ok: true, ...JSON.parse(line.slice(7)) } : { ok: false, error: JSON.parse(line.slice(6)) }
+}
+
+describe('CPU kernels', () => {
+  test('info says how the kernels were chosen and which run', async () => {
+    const model = await lib.loadModel(fixture('bert-reranker-stock.gguf'))
+    try {
+      const { cpuBuild, cpuVariant, cpuFeatures } = model.info
+      assert.ok(['native', 'portable', 'fixed'].includes(cpuBuild), cpuBuild)
+      if (process.env.LLAMA_RERANK_CPU) assert.equal(cpuBuild, process.env.LLAMA_RERANK_CPU)
+      assert.equal(typeof cpuVariant === 'string', cpuBuild === 'portable', `variant ${cpuVariant} in a ${cpuBuild} build`)
+      assert.ok(cpuFeatures.length > 0)
+    } finally {
+      await model.dispose()
+    }
+  })
+
+  test("the kernels use this CPU's SIMD extensions", { skip: cpuFlags() == null && 'no /proc/cpuinfo' }, async () => {
+    const model = await lib.loadModel(fixture('bert-reranker-stock.gguf'))
+    try {
+      const { cpuBuild, cpuFeatures } = model.info
+      const flags = cpuFlags()
+      const wanted = Object.entries(KERNELS)
+        .filter(([flag, kernel]) => flags.has(flag) && (cpuBuild === 'native' || (cpuBuild === 'portable' && PORTABLE_KERNELS.has(kernel))))
+        .map(([, kernel]) => kernel)
+      const missing = wanted.filter((k) => !cpuFeatures.includes(k))
+      assert.deepEqual(missing, [], `a ${cpuBuild} build on a CPU with ${wanted.join(' ')} runs ${cpuFeatures.join(' ')}`)
+    } finally {
+      await model.dispose()
+    }
+  })
+
+  test('portable: the baseline module (a CPU without AVX) loads and scores like the reference', { skip: process.arch !== 'x64' && 'x86-64 only' }, async (t) => {
+    const probe = await lib.loadModel(fixture('bert-reranker-stock.gguf'))
+    const build = probe.info.cpuBuild
+    await probe.dispose()
+    if (build !== 'portable') return t.skip(`a ${build} build has no CPU modules`)
+    const r = scoreInChild({ LLAMA_RERANK_CPU_VARIANT: 'x64' })
+    assert.ok(r.ok, JSON.stringify(r.error))
+    assert.equal(r.info.cpuVariant, 'x64')
+    for (const k of ['AVX', 'AVX2', 'AVX512']) assert.ok(!r.info.cpuFeatures.includes(k), `the x64 module reports ${k}`)
+    for (const [name, worst] of Object.entries(r.worst)) {
+      assert.ok(worst <= TOLERANCE[name], `${name}: worst |Δp| ${worst} on the x64 module`)
+      t.diagnostic(`${name}: worst |Δp| ${worst.toExponential(2)} (x64 module)`)
+    }
+  })
+
+  test('portable: a module this machine lacks is ERR_CPU_BACKEND_MISSING, not a crash', async (t) => {
+    const probe = await lib.loadModel(fixture('bert-reranker-stock.gguf'))
+    const build = probe.info.cpuBuild
+    await probe.dispose()
+    if (build !== 'portable') return t.skip(`a ${build} build has no CPU modules`)
+    const r = scoreInChild({ LLAMA_RERANK_CPU_VARIANT: 'no-such-cpu' })
+    assert.equal(r.ok, false)
+    assert.equal(r.error.code, 'ERR_CPU_BACKEND_MISSING', r.error.message)
+  })
+})
