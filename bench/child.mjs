@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildWorkload } from './workloads.mjs'
+import { nodeLlamaCpp } from './node_llama_cpp.mjs'
 
 const require = createRequire(import.meta.url)
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -53,27 +54,16 @@ async function openLlamaRerank(modelPath, contextSize, threads) {
 }
 
 async function openNodeLlamaCpp(modelPath, contextSize, threads) {
-  const { getLlama } = await import('node-llama-cpp')
-  // CPU prebuilt binary only: never download or build llama.cpp (also set through the
-  // environment by run.mjs: NODE_LLAMA_CPP_SKIP_DOWNLOAD=true, NODE_LLAMA_CPP_GPU=false).
-  const llama = await getLlama({
-    gpu: false,
-    build: 'never',
-    usePrebuiltBinaries: true,
-    skipDownload: true,
-    progressLogs: false,
-    logLevel: 'error',
-  })
+  const { llama, version } = await nodeLlamaCpp()
   const model = await llama.loadModel({ modelPath })
   const rssAfterLoad = rssMiB()
   const ctx = await model.createRankingContext({ contextSize, threads })
-  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', 'node-llama-cpp', 'package.json'), 'utf8'))
   return {
     model,
     ctx,
     rssAfterLoad,
-    info: { buildType: llama.buildType, gpu: llama.gpu, llamaCppRelease: llama.llamaCppRelease?.release },
-    engineVersion: pkg.version,
+    info: { buildType: llama.buildType, gpu: llama.gpu, llamaCppRelease: llama.llamaCppRelease?.release, systemInfo: llama.systemInfo },
+    engineVersion: version,
   }
 }
 

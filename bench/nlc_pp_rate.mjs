@@ -12,12 +12,9 @@
 // its ranking context on one BATCH-token input (a short query plus a random-token document that
 // fills the rest), which is a single RANK-pooled decode of BATCH tokens.
 
-import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+import { nodeLlamaCpp } from './node_llama_cpp.mjs'
 
 function report(obj) {
   const u = process.cpuUsage()
@@ -49,20 +46,11 @@ async function main() {
   const reps = opt('--reps', 4)
   const encoder = argv.includes('--encoder')
 
-  const { getLlama } = await import('node-llama-cpp')
-  const llama = await getLlama({
-    gpu: false,
-    build: 'never',
-    usePrebuiltBinaries: true,
-    skipDownload: true,
-    progressLogs: false,
-    logLevel: 'error',
-  })
-  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', 'node-llama-cpp', 'package.json'), 'utf8'))
+  const { llama, version } = await nodeLlamaCpp()
   const result = {
     engine: 'limit',
     source: 'node-llama-cpp',
-    engineVersion: pkg.version,
+    engineVersion: version,
     buildType: llama.buildType,
     llamaCppRelease: llama.llamaCppRelease?.release,
     systemInfo: llama.systemInfo,
