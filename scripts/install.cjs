@@ -224,7 +224,7 @@ async function main() {
   const rustflags = cpu === 'native'
     ? [process.env.RUSTFLAGS, '-C target-cpu=native'].filter(Boolean).join(' ')
     : (process.env.RUSTFLAGS ?? '')
-  log(`${why}: building from source for ${{ native: 'this machine\'s CPU', portable: 'any CPU (portable)', fixed: 'a fixed kernel set' }[cpu]} with cargo ${args.join(' ')} (3-10 minutes; CARGO_TARGET_DIR=${targetDir})`)
+  log(`${why}: building from source for ${{ native: 'this machine\'s CPU', portable: 'any CPU (portable)', fixed: 'a fixed kernel set' }[cpu]} with cargo ${args.join(' ')} (3-15 minutes; CARGO_TARGET_DIR=${targetDir})`)
   const build = spawnSync('cargo', args, {
     cwd: packageDir,
     stdio: ['ignore', 'inherit', 'inherit'],
