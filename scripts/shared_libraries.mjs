@@ -15,7 +15,7 @@
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 
 const SHARED = /^(lib)?(llama(?!_rerank)|ggml)[-\w.]*\.(so(\.\d+)*|dylib|dll)$/
 
@@ -41,7 +41,7 @@ export function sharedLibraries(env = process.env) {
   const libraries = [...files(join(out, 'lib')), ...files(join(out, 'lib64')), ...files(join(out, 'bin'))]
   const modules = files(join(out, 'backends'))
   const byName = new Map()
-  for (const f of [...libraries, ...modules]) byName.set(f.split(/[\\/]/).pop(), f)
+  for (const f of [...libraries, ...modules]) byName.set(basename(f), f)
   // A versioned library comes as libX.so -> libX.so.0 -> libX.so.0.26.0 (macOS: libX.dylib,
   // libX.0.dylib, libX.0.26.0.dylib); the loader asks for the soname, libX.so.0 (libX.0.dylib).
   const soname = (name) => /\.so\.\d+$/.test(name) || /\.\d+\.dylib$/.test(name) && !/\.\d+\.\d+\.dylib$/.test(name)
@@ -52,11 +52,11 @@ export function sharedLibraries(env = process.env) {
 
 function stage(dir) {
   const files = sharedLibraries()
-  const names = new Set(files.map((f) => f.split(/[\\/]/).pop()))
+  const names = new Set(files.map((f) => basename(f)))
   for (const f of readdirSync(dir)) {
     if (SHARED.test(f) && !names.has(f)) rmSync(join(dir, f), { force: true })
   }
-  for (const f of files) copyFileSync(f, join(dir, f.split(/[\\/]/).pop()))
+  for (const f of files) copyFileSync(f, join(dir, basename(f)))
   if (files.length) process.stderr.write(`shared libraries: ${files.length} files beside the addon in ${dir}\n`)
 }
 

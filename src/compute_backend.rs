@@ -172,13 +172,8 @@ fn variant_of(file: &std::path::Path) -> Option<String> {
 }
 
 fn has_cpu_modules(dir: &std::path::Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries.flatten().any(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.starts_with("libggml-cpu-") || name.starts_with("ggml-cpu-")
-        })
-    })
+    std::fs::read_dir(dir)
+        .is_ok_and(|entries| entries.flatten().any(|e| variant_of(&e.path()).is_some()))
 }
 
 /// Registers ggml's CPU backend before llama.cpp starts. A portable build loads the best CPU
