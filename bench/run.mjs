@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // llama-rerank vs node-llama-cpp vs llama.cpp's own prompt-processing rate (the limit).
 //
-//   npm run bench                       full run: every model x workload, 2 rounds (~20 min)
+//   npm run bench                       full run: every model x workload, 2 rounds (49 min to 2 h on 2 threads)
 //   npm run bench -- --rounds 1 --model qwen3-pooled --workload a     a quick look
 //
 // Flags:
@@ -100,7 +100,10 @@ function parseArgs(argv) {
     else if (k === '--max-wait') a.maxWait = Number(v())
     else if (k === '--docs') { a.docs = Number(v()); a.filtered = true }
     else if (k === '--help' || k === '-h') {
-      console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n'))
+      // The header comment, up to the first line that is not a comment.
+      const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1)
+      const end = lines.findIndex((l) => !l.startsWith('//'))
+      console.log(lines.slice(0, end).map((l) => l.slice(3)).join('\n'))
       process.exit(0)
     } else throw new Error(`unknown argument ${k}`)
   }
