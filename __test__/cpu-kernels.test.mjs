@@ -5,6 +5,7 @@ import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { lib, expected, fixture, TOLERANCE, RERANKERS, root } from './helpers.mjs'
 
 /** The CPU's flags as the kernel reports them (x86 `flags`, arm64 `Features`). */
@@ -110,5 +111,40 @@ describe('CPU kernels', () => {
     const r = scoreInChild({ LLAMA_RERANK_CPU_VARIANT: 'no-such-cpu' })
     assert.equal(r.ok, false)
     assert.equal(r.error.code, 'ERR_CPU_BACKEND_MISSING', r.error.message)
+  })
+})
+
+// One definition of what LLAMA_RERANK_CPU means for cargo (scripts/cpu_build.cjs), read by
+// setup.sh and test.sh through its --shell output, the install script, packing and the bench.
+describe('LLAMA_RERANK_CPU build settings', () => {
+  const script = `${root}/scripts/cpu_build.cjs`
+  const { cpuBuild } = createRequire(import.meta.url)(script)
+  const shell = (env) => spawnSync(process.execPath, [script, '--shell'], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } })
+
+  test('native targets this CPU after the caller\'s RUSTFLAGS; portable and fixed keep them as they are', () => {
+    assert.deepEqual(cpuBuild({}).features, [])
+    assert.equal(cpuBuild({}).rustflags, '-C target-cpu=native')
+    assert.equal(cpuBuild({ RUSTFLAGS: '-g' }).rustflags, '-g -C target-cpu=native')
+    assert.deepEqual(cpuBuild({ LLAMA_RERANK_CPU: 'portable' }).features, ['portable-cpu'])
+    assert.equal(cpuBuild({ LLAMA_RERANK_CPU: 'Portable' }).rustflags, '')
+    assert.equal(cpuBuild({ LLAMA_RERANK_CPU: 'fixed', RUSTFLAGS: '-g' }).rustflags, '-g')
+    assert.throws(() => cpuBuild({ LLAMA_RERANK_CPU: 'avx2' }), /native, portable or fixed, not "avx2"/)
+  })
+
+  test('each build has its own target folder unless CARGO_TARGET_DIR says otherwise', () => {
+    const dirs = ['native', 'portable', 'fixed'].map((cpu) => cpuBuild({ LLAMA_RERANK_CPU: cpu }).targetDir)
+    assert.equal(new Set(dirs).size, 3)
+    assert.equal(cpuBuild({ LLAMA_RERANK_CPU: 'portable', CARGO_TARGET_DIR: '/tmp/t' }).targetDir, '/tmp/t')
+  })
+
+  test('--shell exports quoted settings, and exits with 2 on an unknown value', () => {
+    const ok = shell({ LLAMA_RERANK_CPU: 'portable', CARGO_TARGET_DIR: "/tmp/it's" })
+    assert.equal(ok.status, 0, ok.stderr)
+    assert.match(ok.stdout, /^export LLAMA_RERANK_CARGO_FEATURES='portable-cpu'$/m)
+    assert.match(ok.stdout, /^export CARGO_TARGET_DIR='\/tmp\/it'\\''s'$/m)
+    const bad = shell({ LLAMA_RERANK_CPU: 'avx2' })
+    assert.equal(bad.status, 2)
+    assert.equal(bad.stdout, '')
+    assert.match(bad.stderr, /native, portable or fixed/)
   })
 })

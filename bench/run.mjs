@@ -28,6 +28,7 @@ import { spawnSync, execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { WORKLOADS } from './workloads.mjs'
 
@@ -190,16 +191,13 @@ function buildPpRate() {
 
 // The same target folder and --target as `npm run build` (scripts/setup.sh) and scripts/test.sh,
 // so llama.cpp is not compiled again.
-const HOST_TRIPLE = /^host: (.+)$/m.exec(spawnSync('rustc', ['-vV'], { encoding: 'utf8' }).stdout || '')?.[1]
-// LLAMA_RERANK_CPU=portable benchmarks a portable build (scripts/cpu_target.sh): pp_rate is built
-// the same way.
-const PORTABLE = process.env.LLAMA_RERANK_CPU === 'portable'
-const cargoEnv = {
-  ...process.env,
-  CARGO_TARGET_DIR: process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', PORTABLE ? 'llama-rerank-target-portable' : 'llama-rerank-target'),
-  ...(PORTABLE ? { RUSTFLAGS: '' } : {}),
-}
-const PP_RATE_FEATURES = PORTABLE ? ['--features', 'portable-cpu'] : []
+// LLAMA_RERANK_CPU=portable (or fixed) benchmarks that build (scripts/cpu_build.cjs): pp_rate is
+// built the same way.
+const { cpuBuild, hostTriple } = createRequire(import.meta.url)('../scripts/cpu_build.cjs')
+const HOST_TRIPLE = hostTriple()
+const CPU_BUILD = cpuBuild()
+const cargoEnv = { ...process.env, CARGO_TARGET_DIR: CPU_BUILD.targetDir, RUSTFLAGS: CPU_BUILD.rustflags }
+const PP_RATE_FEATURES = CPU_BUILD.features.length ? ['--features', CPU_BUILD.features.join(',')] : []
 const childEnv = { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true', NODE_LLAMA_CPP_GPU: 'false' }
 
 // CPU accounting from /proc/stat, to tell how much other processes ran during a measurement

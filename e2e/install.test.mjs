@@ -25,7 +25,8 @@ const expected = JSON.parse(readFileSync(path.join(root, 'fixtures', 'expected.j
 const suffix = platformSuffix()
 const version = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version
 const toolsCache = path.join(homedir(), '.cache', 'llama-rerank-e2e')
-const cargoTarget = process.env.CARGO_TARGET_DIR || path.join(homedir(), '.cache', 'llama-rerank-target')
+// Where scripts/setup.sh built the addon for this LLAMA_RERANK_CPU.
+const cargoTarget = require(path.join(root, 'scripts', 'cpu_build.cjs')).cpuBuild().targetDir
 
 // Three plain pairs of each kind of fixture, with their reference scores.
 const TOLERANCE = 1e-3

@@ -11,7 +11,7 @@
 // LLAMA_RERANK_GPU=cuda|vulkan|metal (a GPU backend), LLAMA_RERANK_CPU=native|portable|fixed
 // (native, the default: llama.cpp compiled for this machine's CPU, every SIMD extension it has;
 // portable: the prebuilt packages' build, one CPU module per CPU level picked at load; fixed:
-// ggml's default kernel set; see scripts/cpu_target.sh), CARGO_TARGET_DIR
+// ggml's default kernel set; see scripts/cpu_build.cjs), CARGO_TARGET_DIR
 // (where cargo builds; default a folder inside the package that is removed afterwards).
 'use strict'
 
@@ -19,6 +19,7 @@ const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
 const { platformSuffix, cargoLibraryName } = require('./platform.cjs')
+const { cpuBuild, hostTriple } = require('./cpu_build.cjs')
 
 const packageDir = path.resolve(__dirname, '..')
 const truthy = (v) => v != null && v !== '' && v !== '0' && v.toLowerCase() !== 'false'
@@ -191,9 +192,11 @@ async function main() {
     if (fs.existsSync(addonPath)) return 0
   }
 
-  const cpu = (process.env.LLAMA_RERANK_CPU || 'native').toLowerCase()
-  if (!['native', 'portable', 'fixed'].includes(cpu)) {
-    log(`LLAMA_RERANK_CPU must be native, portable or fixed, not "${process.env.LLAMA_RERANK_CPU}"`)
+  let cpu
+  try {
+    cpu = cpuBuild()
+  } catch (e) {
+    log(e.message)
     return 1
   }
   const gpu = (process.env.LLAMA_RERANK_GPU || '').toLowerCase()
@@ -212,23 +215,19 @@ async function main() {
   const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(packageDir, 'target')
   // With an explicit --target, as `napi build` passes it: a CARGO_TARGET_DIR shared with a
   // checkout's `npm run build` then reuses its compiled llama.cpp instead of building it again.
-  const host = /^host: (.+)$/m.exec(spawnSync('rustc', ['-vV'], { encoding: 'utf8' }).stdout || '')?.[1]
+  const host = hostTriple()
   if (!host) {
     log('cannot tell the host target from `rustc -vV`')
     return 1
   }
   const args = ['build', '--release', '--locked', '--lib', '--target', host]
-  const features = [gpu, cpu === 'portable' ? 'portable-cpu' : ''].filter(Boolean)
+  const features = [gpu, ...cpu.features].filter(Boolean)
   if (features.length) args.push('--features', features.join(','))
-  // native: rustc targets this CPU, and llama-cpp-sys-2 then builds llama.cpp with GGML_NATIVE.
-  const rustflags = cpu === 'native'
-    ? [process.env.RUSTFLAGS, '-C target-cpu=native'].filter(Boolean).join(' ')
-    : (process.env.RUSTFLAGS ?? '')
-  log(`${why}: building from source for ${{ native: 'this machine\'s CPU', portable: 'any CPU (portable)', fixed: 'a fixed kernel set' }[cpu]} with cargo ${args.join(' ')} (3-15 minutes; CARGO_TARGET_DIR=${targetDir})`)
+  log(`${why}: building from source for ${cpu.label} with cargo ${args.join(' ')} (3-15 minutes; CARGO_TARGET_DIR=${targetDir})`)
   const build = spawnSync('cargo', args, {
     cwd: packageDir,
     stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, CARGO_TARGET_DIR: targetDir, RUSTFLAGS: rustflags },
+    env: { ...process.env, CARGO_TARGET_DIR: targetDir, RUSTFLAGS: cpu.rustflags },
   })
   if (build.status !== 0) {
     log(`the source build failed (cargo exited with ${build.status ?? build.signal}); see cargo's output above.`)
@@ -236,11 +235,11 @@ async function main() {
   }
 
   const built = path.join(targetDir, host, 'release', cargoLibraryName())
-  if (cpu === 'portable') {
+  if (cpu.cpu === 'portable') {
     // llama.cpp, ggml and the CPU modules are shared libraries: beside the addon, where it
     // looks for them.
     const { sharedLibraries } = await import('./shared_libraries.mjs')
-    for (const f of sharedLibraries({ ...process.env, LLAMA_RERANK_CPU: cpu, CARGO_TARGET_DIR: targetDir })) {
+    for (const f of sharedLibraries({ ...process.env, LLAMA_RERANK_CPU: cpu.cpu, CARGO_TARGET_DIR: targetDir })) {
       fs.copyFileSync(f, path.join(packageDir, path.basename(f)))
     }
   }

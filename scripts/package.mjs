@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const { platformSuffix } = createRequire(import.meta.url)('./platform.cjs')
+const { cpuBuild } = createRequire(import.meta.url)('./cpu_build.cjs')
 const args = process.argv.slice(2)
 // npm is npm.cmd on Windows, which only a shell runs.
 const shell = process.platform === 'win32'
@@ -46,10 +47,11 @@ for (const dir of readdirSync(join(root, 'npm')).sort()) {
 }
 
 if (!args.includes('--no-build')) {
-  // The build LLAMA_RERANK_CPU asks for (scripts/cpu_target.sh; the environment of setup.sh and
-  // test.sh carries its RUSTFLAGS and CARGO_TARGET_DIR).
-  const features = process.env.LLAMA_RERANK_CPU === 'portable' ? ['--', '--features', 'portable-cpu'] : []
-  const build = spawnSync('npm', ['run', '--silent', 'build', ...features], { cwd: root, shell, stdio: ['ignore', 'inherit', 'inherit'] })
+  // The build LLAMA_RERANK_CPU asks for (scripts/cpu_build.cjs), as setup.sh builds it.
+  const cpu = cpuBuild()
+  const features = cpu.features.length ? ['--', '--features', cpu.features.join(',')] : []
+  const env = { ...process.env, RUSTFLAGS: cpu.rustflags, CARGO_TARGET_DIR: cpu.targetDir }
+  const build = spawnSync('npm', ['run', '--silent', 'build', ...features], { cwd: root, shell, env, stdio: ['ignore', 'inherit', 'inherit'] })
   if (build.status !== 0) process.exit(build.status ?? 1)
   const staged = spawnSync(process.execPath, [join(root, 'scripts', 'shared_libraries.mjs'), 'stage', root], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
   if (staged.status !== 0) process.exit(staged.status ?? 1)

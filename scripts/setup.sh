@@ -29,9 +29,10 @@ for tool in cargo node npm; do
   command -v "$tool" >/dev/null 2>&1 || { echo "setup: $tool is required (Rust toolchain and Node.js >= 20)" >&2; exit 1; }
 done
 
-# Builds live outside the clone so that a fresh clone (CI) reuses llama.cpp's compiled objects.
-# LLAMA_RERANK_CPU=native (default) or portable: see scripts/cpu_target.sh.
-. scripts/cpu_target.sh
+# LLAMA_RERANK_CPU=native (default), portable or fixed, and the cargo settings that follow;
+# builds live outside the clone, so a fresh clone (CI) reuses llama.cpp's compiled objects.
+cpu_env="$(node scripts/cpu_build.cjs --shell)"
+eval "$cpu_env"
 
 if [ -f package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error

@@ -10,21 +10,21 @@
 //                                                   left there by an earlier portable build)
 //   node scripts/shared_libraries.mjs list          print the files `stage` would copy
 //
-// The build is found as setup.sh leaves it: CARGO_TARGET_DIR (default per LLAMA_RERANK_CPU, as
-// scripts/cpu_target.sh), host target triple, release profile.
-import { spawnSync } from 'node:child_process'
+// The build is found as setup.sh leaves it: CARGO_TARGET_DIR (default per LLAMA_RERANK_CPU,
+// scripts/cpu_build.cjs), host target triple, release profile.
 import { copyFileSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs'
-import { homedir } from 'node:os'
+import { createRequire } from 'node:module'
 import { basename, join, resolve } from 'node:path'
+
+const { cpuBuild, hostTriple } = createRequire(import.meta.url)('./cpu_build.cjs')
 
 const SHARED = /^(lib)?(llama(?!_rerank)|ggml)[-\w.]*\.(so(\.\d+)*|dylib|dll)$/
 
 /** The libraries and CPU modules of the portable build, or [] for a native build. */
 export function sharedLibraries(env = process.env) {
-  const cpu = env.LLAMA_RERANK_CPU || 'native'
+  const { cpu, targetDir } = cpuBuild(env)
   if (cpu !== 'portable') return []
-  const targetDir = env.CARGO_TARGET_DIR || join(homedir(), '.cache', 'llama-rerank-target-portable')
-  const host = /^host: (.+)$/m.exec(spawnSync('rustc', ['-vV'], { encoding: 'utf8' }).stdout || '')?.[1]
+  const host = hostTriple()
   // `napi build` passes --target, cargo test and plain builds do not. llama-cpp-sys-2 installs
   // the libraries into its OUT_DIR (lib/, or bin/ for Windows DLLs) and the CPU modules into
   // OUT_DIR/backends (GGML_BACKEND_DIR); its hard links in the release folder are dangling

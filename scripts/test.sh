@@ -3,7 +3,9 @@
 # Bun and under Node (node:test; the same files run in both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/cpu_target.sh
+# LLAMA_RERANK_CPU's cargo settings, as scripts/setup.sh builds with them.
+cpu_env="$(node scripts/cpu_build.cjs --shell)"
+eval "$cpu_env"
 # --target as `napi build` passes it: the tests then reuse the addon build's llama.cpp objects.
 cargo test --release --no-default-features --target "$(rustc -vV | sed -n 's/^host: //p')" \
   ${LLAMA_RERANK_CARGO_FEATURES:+--features "$LLAMA_RERANK_CARGO_FEATURES"} --quiet
