@@ -83,7 +83,8 @@ if (require.main === module) {
     LLAMA_RERANK_CPU: build.cpu,
     LLAMA_RERANK_CARGO_FEATURES: build.features.join(','),
     RUSTFLAGS: build.rustflags,
-    CARGO_TARGET_DIR: build.targetDir,
+    // As given when set: under Git Bash on Windows a /c/… path must reach cargo unresolved.
+    CARGO_TARGET_DIR: process.env.CARGO_TARGET_DIR || build.targetDir,
   }
   for (const [k, v] of Object.entries(vars)) process.stdout.write(`export ${k}=${shellQuote(v)}\n`)
 }
