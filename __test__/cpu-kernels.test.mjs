@@ -121,10 +121,13 @@ describe('LLAMA_RERANK_CPU build settings', () => {
   const { cpuBuild } = createRequire(import.meta.url)(script)
   const shell = (env) => spawnSync(process.execPath, [script, '--shell'], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } })
 
-  test('native targets this CPU after the caller\'s RUSTFLAGS; portable and fixed keep them as they are', () => {
+  test('native targets this CPU after the caller\'s RUSTFLAGS unless they name one; portable and fixed keep them as they are', () => {
     assert.deepEqual(cpuBuild({}).features, [])
     assert.equal(cpuBuild({}).rustflags, '-C target-cpu=native')
     assert.equal(cpuBuild({ RUSTFLAGS: '-g' }).rustflags, '-g -C target-cpu=native')
+    // Applied twice (test.sh's environment, then packing inside it), the flags stay the same.
+    assert.equal(cpuBuild({ RUSTFLAGS: cpuBuild({ RUSTFLAGS: '-g' }).rustflags }).rustflags, '-g -C target-cpu=native')
+    assert.equal(cpuBuild({ RUSTFLAGS: '-C target-cpu=skylake' }).rustflags, '-C target-cpu=skylake')
     assert.deepEqual(cpuBuild({ LLAMA_RERANK_CPU: 'portable' }).features, ['portable-cpu'])
     assert.equal(cpuBuild({ LLAMA_RERANK_CPU: 'Portable' }).rustflags, '')
     assert.equal(cpuBuild({ LLAMA_RERANK_CPU: 'fixed', RUSTFLAGS: '-g' }).rustflags, '-g')

@@ -47,9 +47,11 @@ function cpuBuild(env = process.env) {
   }
   const build = BUILDS[cpu]
   // Set in the environment, RUSTFLAGS replaces .cargo/config.toml's flags, and a package
-  // installed from the registry has no .cargo: the flag goes in explicitly, after the caller's.
+  // installed from the registry has no .cargo: the flag goes in explicitly, after the caller's,
+  // unless they name a target CPU already. So the settings of an environment that already has
+  // them (test.sh's, when e2e packs) come out the same: the same flags, no rebuild.
   const own = env.RUSTFLAGS || ''
-  const rustflags = cpu === 'native' ? [own, '-C target-cpu=native'].filter(Boolean).join(' ') : own
+  const rustflags = cpu === 'native' && !/target-cpu=/.test(own) ? [own, '-C target-cpu=native'].filter(Boolean).join(' ') : own
   return {
     cpu,
     features: build.features,
