@@ -56,7 +56,9 @@ function cpuBuild(env = process.env) {
     cpu,
     features: build.features,
     rustflags,
-    targetDir: env.CARGO_TARGET_DIR ? path.resolve(env.CARGO_TARGET_DIR) : path.join(os.homedir(), '.cache', build.targetDir),
+    // A caller's CARGO_TARGET_DIR as given, as cargo reads it (under Git Bash on Windows a /c/…
+    // path must reach cargo unresolved).
+    targetDir: env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', build.targetDir),
     label: build.label,
   }
 }
@@ -85,8 +87,7 @@ if (require.main === module) {
     LLAMA_RERANK_CPU: build.cpu,
     LLAMA_RERANK_CARGO_FEATURES: build.features.join(','),
     RUSTFLAGS: build.rustflags,
-    // As given when set: under Git Bash on Windows a /c/… path must reach cargo unresolved.
-    CARGO_TARGET_DIR: process.env.CARGO_TARGET_DIR || build.targetDir,
+    CARGO_TARGET_DIR: build.targetDir,
   }
   for (const [k, v] of Object.entries(vars)) process.stdout.write(`export ${k}=${shellQuote(v)}\n`)
 }
