@@ -156,6 +156,41 @@ describe('disposal', () => {
     assert.equal(r.status, 0, r.stderr)
     assert.ok(Number.isFinite(Number(r.stdout.trim())))
   })
+
+  test('a context or model that JavaScript no longer references is not freed under its running call', () => {
+    // Before the fix the collected context object disposed its context mid-call: ERR_DISPOSED,
+    // every time, under Node and Bun (the CLI met it under Bun in CI).
+    const script = `
+      const lib = require(${JSON.stringify(path.join(root, 'index.js'))})
+      const collect = () => (globalThis.gc ? globalThis.gc() : Bun.gc(true))
+      const docs = Array.from({ length: 150 }, (_, i) => 'document ' + i + ': the history of the bicycle and of cities')
+      async function collectedWhile(call) {
+        let settled = false
+        call.then(() => (settled = true), () => (settled = true))
+        let collections = 0
+        while (!settled || collections < 3) {
+          collect()
+          collections++
+          await new Promise((r) => setTimeout(r, 5))
+        }
+        return call
+      }
+      ;(async () => {
+        const model = await lib.loadModel(${JSON.stringify(fixture(QWEN))})
+        // the context object is unreachable once its call is made
+        const a = await collectedWhile((await model.createRankingContext({ contextSize: 256 })).rankAll('bicycle', docs))
+        // and the model object once its context is made
+        const context = await (await lib.loadModel(${JSON.stringify(fixture(QWEN))})).createRankingContext({ contextSize: 256 })
+        await collectedWhile(Promise.resolve())
+        const b = await collectedWhile(context.rankAll('bicycle', docs))
+        console.log(JSON.stringify({ a: a.length, b: b.length, same: a.every((x, i) => x === b[i]) }))
+      })().catch((e) => { console.log(JSON.stringify({ error: e.code, message: e.message })); process.exitCode = 1 })`
+    const args = typeof globalThis.Bun === 'undefined' ? ['--expose-gc', '-e', script] : ['-e', script]
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 })
+    assert.equal(r.signal, null, r.stderr)
+    assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').at(-1)), { a: 150, b: 150, same: true }, r.stderr)
+    assert.equal(r.status, 0, r.stderr)
+  })
 })
 
 describe('concurrency', () => {

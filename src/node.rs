@@ -1162,7 +1162,11 @@ impl RankingContext {
             };
             Ok(Some(self.worker.submit(request)))
         })();
+        // The call holds its context: a context object that JavaScript no longer references
+        // (and collects) must not be disposed under the call it is running.
+        let worker = Arc::clone(&self.worker);
         async move {
+            let _running_on = worker;
             match queued? {
                 None => Ok(Vec::new()),
                 Some(answer) => answer
