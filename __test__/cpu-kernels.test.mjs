@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { lib, expected, fixture, TOLERANCE, RERANKERS, root } from './helpers.mjs'
+import { lib, expected, fixture, TOLERANCE, RERANKERS, root } from './support/helpers.mjs'
 
 /** The CPU's flags as the kernel reports them (x86 `flags`, arm64 `Features`). */
 function cpuFlags() {
