@@ -16,17 +16,17 @@ import { createRequire } from 'node:module'
 import { homedir, tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { sharedLibraries } from '../scripts/shared_libraries.mjs'
+import { sharedLibraries } from '../lib/shared_libraries.mjs'
 
 const require = createRequire(import.meta.url)
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const { platformSuffix } = require(path.join(root, 'scripts', 'platform.cjs'))
+const { platformSuffix } = require(path.join(root, 'lib', 'platform.cjs'))
 const expected = JSON.parse(readFileSync(path.join(root, 'fixtures', 'expected.json'), 'utf8')).files
 const suffix = platformSuffix()
 const version = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version
 const toolsCache = path.join(homedir(), '.cache', 'llama-rerank-e2e')
 // Where scripts/setup.sh built the addon for this LLAMA_RERANK_CPU.
-const cargoTarget = require(path.join(root, 'scripts', 'cpu_build.cjs')).cpuBuild().targetDir
+const cargoTarget = require(path.join(root, 'lib', 'cpu_build.cjs')).cpuBuild().targetDir
 
 // Three plain pairs of each kind of fixture, with their reference scores.
 const TOLERANCE = 1e-3
@@ -192,7 +192,7 @@ after(() => {
 test('the tarballs hold the package and nothing of the repository\'s tests, fixtures or builds', { skip: posixOnly }, () => {
   const mainFiles = mustRun('tar', ['tzf', tarballs.main]).stdout.trim().split('\n')
   for (const f of ['package/index.js', 'package/binding.js', 'package/index.d.ts', 'package/compat.js', 'package/compat.mjs', 'package/compat.d.ts',
-    'package/bin/llama-rerank.mjs', 'package/scripts/install.cjs', 'package/Cargo.toml', 'package/Cargo.lock', 'package/build.rs', 'package/src/lib.rs']) {
+    'package/bin/llama-rerank.mjs', 'package/lib/install.cjs', 'package/Cargo.toml', 'package/Cargo.lock', 'package/build.rs', 'package/src/lib.rs']) {
     assert.ok(mainFiles.includes(f), `${f} missing from the main tarball`)
   }
   assert.deepEqual(mainFiles.filter((f) => /(__test__|fixtures|bench|e2e|target)\/|\.node$|\.gguf$/.test(f)), [])
