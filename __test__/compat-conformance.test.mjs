@@ -168,7 +168,7 @@ for (const name of BOTH_RANK) {
       }
     })
 
-    test('differences in option handling and disposal (documented in the README)', () => {
+    test('differences in option handling and disposal (documented in docs/migrating.md)', () => {
       // contextSize above the trained context: node-llama-cpp keeps it (llama.cpp warns of overflow),
       // llama-rerank lowers it to the trained context
       assert.equal(theirs.options.aboveTrained.contextSize, 4096)

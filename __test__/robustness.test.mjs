@@ -69,22 +69,36 @@ describe('disposal', () => {
   test('dispose during rankAll, 200 times: no crash, every promise settles', async () => {
     const model = await lib.loadModel(fixture(QWEN))
     const input = docs(12)
+    // Every tenth round disposes once the call has reported progress on more documents than any
+    // CPU scores before the dispose arrives: those calls are cut by construction. The other
+    // rounds dispose after a random delay of 0-3 ms, wherever the work happens to be.
+    const many = docs(3000)
     let finished = 0
     let disposedErrors = 0
+    let cutByConstruction = 0
     let seed = 7
     const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
     for (let i = 0; i < 200; i++) {
       const ctx = await model.createRankingContext({ contextSize: 256, batchSize: 64, sequences: 2 })
       // handlers attached at once: a rejection before the dispose returns is not "unhandled"
-      const calls = [ctx.rankAll('bicycle', input), ctx.rank('bicycle', input[0])].map((p) =>
+      const cut = i % 10 === 0
+      let progressed
+      const firstProgress = new Promise((r) => (progressed = r))
+      const ranking = cut ? ctx.rankAll('bicycle', many, { onProgress: () => progressed() }) : ctx.rankAll('bicycle', input)
+      const calls = [ranking, ctx.rank('bicycle', input[0])].map((p) =>
         p.then((value) => ({ status: 'fulfilled', value }), (reason) => ({ status: 'rejected', reason })),
       )
       const delay = rand() * 3
-      await new Promise((r) => setTimeout(r, delay))
+      await (cut ? firstProgress : new Promise((r) => setTimeout(r, delay)))
       const disposing = rand() < 0.2 ? model.createRankingContext().then((c) => c.dispose()) : Promise.resolve()
       await ctx.dispose()
       await disposing
-      for (const result of await Promise.all(calls)) {
+      const results = await Promise.all(calls)
+      if (cut) {
+        assert.equal(results[0].status, 'rejected', 'a call of 3,000 documents was cut by the dispose')
+        cutByConstruction++
+      }
+      for (const result of results) {
         if (result.status === 'fulfilled') {
           finished++
           const values = [result.value].flat()
@@ -96,7 +110,8 @@ describe('disposal', () => {
       }
     }
     assert.equal(finished + disposedErrors, 400)
-    assert.ok(disposedErrors > 0, 'some calls were cut by the disposal')
+    assert.equal(cutByConstruction, 20)
+    assert.ok(disposedErrors >= 20, 'some calls were cut by the disposal')
     await model.dispose()
   })
 
@@ -104,13 +119,16 @@ describe('disposal', () => {
     const model = await lib.loadModel(fixture(QWEN))
     const ctx = await model.createRankingContext({ contextSize: 256, batchSize: 64, sequences: 2 })
     let progress = 0
-    const running = assert.rejects(ctx.rankAll('bicycle', docs(400), { onProgress: (d) => (progress = d) }), {
+    let progressed
+    const firstProgress = new Promise((r) => (progressed = r))
+    // More documents than any CPU scores before the dispose arrives: it lands mid-call.
+    const running = assert.rejects(ctx.rankAll('bicycle', docs(4000), { onProgress: (d) => { progress = d; progressed() } }), {
       code: 'ERR_DISPOSED',
     })
-    while (progress === 0) await new Promise((r) => setTimeout(r, 1))
+    await firstProgress
     await model.dispose()
     await running
-    assert.ok(progress < 400)
+    assert.ok(progress < 4000)
     assert.equal(ctx.disposed, true)
   })
 
@@ -199,12 +217,13 @@ describe('abort and progress', () => {
   test('abort mid-call rejects with AbortError at a batch boundary', async () => {
     const controller = new AbortController()
     let last = 0
-    const call = ctx.rankAll('bicycle', docs(300), {
+    // More documents than any CPU scores before the abort arrives.
+    const call = ctx.rankAll('bicycle', docs(3000), {
       signal: controller.signal,
       onProgress: (done) => { last = done; if (done >= 4) controller.abort() },
     })
     await assert.rejects(call, { name: 'AbortError', code: 'ABORT_ERR' })
-    assert.ok(last < 300)
+    assert.ok(last < 3000)
     // a queued call behind the aborted one still runs
     assert.equal((await ctx.rankAll('bicycle', docs(2))).length, 2)
   })

@@ -7,7 +7,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import Ajv from 'ajv'
 import { fixture } from './support/helpers.mjs'
-import { serve } from './support/cli-helpers.mjs'
+import { serve, metric, until, occupy } from './support/cli-helpers.mjs'
 import { openApiDocument } from '../server/index.mjs'
 
 const KEY = 'observability-key'
@@ -78,7 +78,7 @@ describe('serve: /metrics', () => {
     return parseScrape(await res.text())
   }
   before(async () => {
-    server = await serve(['--model', fixture('qwen3-reranker-pooled.gguf'), '--threads', '1', '--contexts', '2', '--api-key', KEY])
+    server = await serve(['--model', fixture('qwen3-reranker-pooled.gguf'), '--threads', '1', '--contexts', '2', '--api-key', KEY, '--max-documents', '2000'])
   })
   after(async () => {
     const { code } = await server.stop()
@@ -141,24 +141,21 @@ describe('serve: /metrics', () => {
   })
 
   test('queue depth and in-flight calls are visible while requests wait', async () => {
-    const filler = ' Paris is a city in France.'.repeat(20)
-    const documents = Array.from({ length: 24 }, (_, i) => `Document ${i}.${filler}`)
-    const inflight = Array.from({ length: 4 }, () => post(`${server.url}/v1/rerank`, { query: QUERY, documents }))
-    let seen = { depth: 0, running: 0 }
-    for (let i = 0; i < 50 && (seen.depth === 0 || seen.running < 2); i++) {
-      const families = await scrape()
-      seen = {
-        depth: Math.max(seen.depth, valueOf(families, 'llama_rerank_queue_depth')),
-        running: Math.max(seen.running, valueOf(families, 'llama_rerank_inflight_calls')),
-      }
-      await new Promise((r) => setTimeout(r, 20))
-    }
-    for (const res of await Promise.all(inflight)) assert.equal(res.status, 200)
-    assert.equal(seen.running, 2, 'two contexts busy')
-    assert.ok(seen.depth >= 1, 'requests waited')
+    // Both contexts held by requests that no CPU finishes in a test's time, two more behind them.
+    const gauge = (name) => metric(server.url, name, {}, auth)
+    const held = [occupy(server.url, { headers: auth }), occupy(server.url, { headers: auth })]
+    await until(async () => (await gauge('llama_rerank_inflight_calls')) === 2, 'both contexts to be busy')
+    const waiting = Array.from({ length: 2 }, () => post(`${server.url}/v1/rerank`, { query: QUERY, documents: DOCUMENTS }))
+    await until(async () => (await gauge('llama_rerank_queue_depth')) === 2, 'two requests to wait')
     const families = await scrape()
-    assert.equal(valueOf(families, 'llama_rerank_queue_depth'), 0)
-    assert.equal(valueOf(families, 'llama_rerank_inflight_calls'), 0)
+    assert.equal(valueOf(families, 'llama_rerank_inflight_calls'), 2, 'two contexts busy')
+    assert.equal(valueOf(families, 'llama_rerank_queue_depth'), 2, 'two requests wait')
+    for (const h of held) assert.equal(await h.release(), 'AbortError')
+    for (const res of await Promise.all(waiting)) assert.equal(res.status, 200)
+    await until(async () => (await gauge('llama_rerank_inflight_calls')) === 0, 'the contexts to be free')
+    const idle = await scrape()
+    assert.equal(valueOf(idle, 'llama_rerank_queue_depth'), 0)
+    assert.equal(valueOf(idle, 'llama_rerank_inflight_calls'), 0)
   })
 })
 

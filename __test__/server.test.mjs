@@ -4,7 +4,7 @@
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { fixture, expected } from './support/helpers.mjs'
-import { serve } from './support/cli-helpers.mjs'
+import { serve, metric, until, occupy } from './support/cli-helpers.mjs'
 
 const POOLED = fixture('qwen3-reranker-pooled.gguf')
 const file = expected['qwen3-reranker-pooled.gguf']
@@ -144,19 +144,6 @@ describe('serve: answers', () => {
     assert.match((await nowhere.json()).error.message, /POST \/v1\/rerank/)
   })
 
-  test('a client that goes away does not disturb the others', async () => {
-    const filler = ' Paris is a city in France.'.repeat(20)
-    const long = { query: QUERY, documents: Array.from({ length: 60 }, (_, i) => `Document ${i}.${filler}`) }
-    const gone = new AbortController()
-    const abandoned = post(`${server.url}/v1/rerank`, long, { signal: gone.signal })
-    setTimeout(() => gone.abort(), 100)
-    await assert.rejects(abandoned, { name: 'AbortError' })
-    const documents = pairsOf(QUERY).map((p) => p.document)
-    const res = await post(`${server.url}/v1/rerank`, { query: QUERY, documents })
-    assert.equal(res.status, 200)
-    assertAnswer(await res.json(), QUERY, documents)
-  })
-
   test('50 concurrent requests are all answered correctly', async () => {
     const requests = Array.from({ length: 50 }, (_, i) => {
       const query = queries[i % queries.length]
@@ -179,31 +166,61 @@ describe('serve: answers', () => {
   })
 })
 
+describe('serve: a client that goes away', () => {
+  let server
+  before(async () => {
+    server = await serve(['--model', POOLED, '--contexts', '2', '--max-documents', '2000'])
+  })
+  after(async () => {
+    const { code } = await server.stop()
+    assert.equal(code, 0, server.stderr())
+  })
+
+  test('its ranking stops, it is counted as 499, and the others are not disturbed', async () => {
+    const gone = occupy(server.url)
+    await gone.running
+    const beside = pairsOf(QUERY).map((p) => p.document)
+    const res = await post(`${server.url}/v1/rerank`, { query: QUERY, documents: beside })
+    assert.equal(res.status, 200)
+    assertAnswer(await res.json(), QUERY, beside)
+    assert.equal(await gone.release(), 'AbortError')
+    // The server stops scoring it and frees its context.
+    await until(async () => (await metric(server.url, 'llama_rerank_inflight_calls')) === 0, 'the abandoned call to stop')
+    await until(async () => (await metric(server.url, 'llama_rerank_http_requests_total', { route: '/v1/rerank', status: '499' })) === 1, 'the 499 to be counted')
+    const documents = pairsOf(QUERY).map((p) => p.document).reverse()
+    const after = await post(`${server.url}/v1/rerank`, { query: QUERY, documents })
+    assert.equal(after.status, 200)
+    assertAnswer(await after.json(), QUERY, documents)
+  })
+})
+
 describe('serve: shutdown', () => {
   test('SIGTERM finishes the running and queued requests, then exits 0', async () => {
-    const server = await serve(['--model', POOLED, '--contexts', '2', '--threads', '1'])
+    const server = await serve(['--model', POOLED, '--contexts', '2', '--threads', '1', '--max-documents', '2000'])
     const pair = pairsOf(QUERY)[0]
-    // Long enough to be still running when the signal comes: 40 documents of ~180 tokens.
-    const filler = ' Paris is a city in France.'.repeat(20)
-    const documents = [pair.document, ...Array.from({ length: 39 }, (_, i) => `Document ${i}.${filler}`)]
-    const inflight = Array.from({ length: 4 }, () =>
+    // Both contexts held by requests that no CPU finishes in a test's time, two more waiting
+    // behind them: four requests in the server when the signal comes, by construction.
+    const held = [occupy(server.url), occupy(server.url)]
+    await until(async () => (await metric(server.url, 'llama_rerank_inflight_calls')) === 2, 'both contexts to be busy')
+    const documents = [pair.document, ...pairsOf(QUERY).slice(1).map((p) => p.document)]
+    const waiting = Array.from({ length: 2 }, () =>
       post(`${server.url}/v1/rerank`, { query: QUERY, documents, top_n: 3 }).then(async (res) => ({ status: res.status, body: await res.json() })),
     )
-    // Let the requests reach the server, then ask it to stop.
-    await new Promise((r) => setTimeout(r, 300))
+    await until(async () => (await metric(server.url, 'llama_rerank_queue_depth')) === 2, 'two requests to wait')
     server.child.kill('SIGTERM')
-    const answers = await Promise.all(inflight)
-    for (const { status, body } of answers) {
+    await until(() => /SIGTERM: finishing/.test(server.stderr()), 'the server to start draining')
+    assert.match(server.stderr(), /SIGTERM: finishing 4 request\(s\)/)
+    // The held requests' clients go away; the waiting ones are then scored and answered.
+    for (const h of held) assert.equal(await h.release(), 'AbortError')
+    for (const { status, body } of await Promise.all(waiting)) {
       assert.equal(status, 200)
-      assert.equal(body.results.length, 3)
+      assert.equal(body.results.length, Math.min(3, documents.length))
       assert.ok(body.results.every((r, i, all) => i === 0 || all[i - 1].relevance_score >= r.relevance_score))
+      assertAnswer(body, QUERY, documents, { topN: 3 })
     }
     const { code } = await server.exited
     assert.equal(code, 0, server.stderr())
-    const log = server.stderr()
-    const m = log.match(/SIGTERM: finishing (\d+) request\(s\)/)
-    assert.ok(m && Number(m[1]) > 0, log)
-    assert.match(log, /stopped/)
+    assert.match(server.stderr(), /stopped/)
     // Nothing listens any more.
     await assert.rejects(fetch(`${server.url}/health`))
   })

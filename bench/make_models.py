@@ -2,8 +2,8 @@
 """Write the benchmark's random-weight GGUF models in the real models' shapes.
 
 Speed depends only on shapes and tensor types, so these files time exactly like the real
-models (RERANKING.md section 5). They are written with llama.cpp's own gguf-py alone: no torch,
-no converter, no model hub. gguf-py comes from the llama-cpp-python sdist that
+models. They are written with llama.cpp's own gguf-py alone: no torch, no converter, no model
+hub. gguf-py comes from the llama-cpp-python sdist that
 fixtures/make_fixtures.py already downloads and unpacks (its `locate_llama_cpp` is reused).
 
   qwen3-reranker-0.6b-shape-pooled-q8_0.gguf  Qwen3-Reranker-0.6B shape, current llama.cpp

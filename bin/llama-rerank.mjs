@@ -464,12 +464,9 @@ async function serve(args) {
     await model.dispose()
     throw Object.assign(new Error(`cannot listen on ${host}:${port}: ${error.message}`), { code: error.code })
   }
-  log(`serving ${modelName} (${model.info.architecture}, ${model.info.scoring}) on ${server.url} with ${contexts} context${contexts > 1 ? 's' : ''}; POST ${server.url}/v1/rerank`)
-  log(server.authRequired
-    ? `API key required (${apiKeys.length} key${apiKeys.length > 1 ? 's' : ''}) on every route but /health and /openapi.json${values['public-metrics'] ? ' and /metrics' : ''}`
-    : 'no API key: every client that reaches this address can use the server')
-
-  return await new Promise((resolve) => {
+  // The signal handlers go in before the line that says the server is ready: a supervisor (or a
+  // test) that stops the server as soon as it reads that line must find them in place.
+  const stopped = new Promise((resolve) => {
     let stopping = false
     const stop = (signal) => {
       if (stopping) {
@@ -487,6 +484,11 @@ async function serve(args) {
     process.on('SIGINT', () => stop('SIGINT'))
     process.on('SIGTERM', () => stop('SIGTERM'))
   })
+  log(`serving ${modelName} (${model.info.architecture}, ${model.info.scoring}) on ${server.url} with ${contexts} context${contexts > 1 ? 's' : ''}; POST ${server.url}/v1/rerank`)
+  log(server.authRequired
+    ? `API key required (${apiKeys.length} key${apiKeys.length > 1 ? 's' : ''}) on every route but /health and /openapi.json${values['public-metrics'] ? ' and /metrics' : ''}`
+    : 'no API key: every client that reaches this address can use the server')
+  return await stopped
 }
 
 // ---------------------------------------------------------------------------------------------

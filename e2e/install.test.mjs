@@ -129,7 +129,7 @@ console.log(where)
   'types.mts': `
 import { loadModel, type ModelInfo, type RerankerModel, type RankingContext } from 'llama-rerank'
 import { getLlama, type LlamaRankingContext } from 'llama-rerank/compat'
-const model: RerankerModel = await loadModel('model.gguf', { gpuLayers: 0, signal: AbortSignal.timeout(1000) })
+const model: RerankerModel = await loadModel('model.gguf', { gpuLayers: 0, signal: AbortSignal.timeout(60_000) })
 const info: ModelInfo = model.info
 const where: string = \`\${info.backend} \${info.gpuLayers}/\${info.layerCount} \${info.cpuFeatures.join(' ')}\`
 const context: RankingContext = await model.createRankingContext({ contextSize: 4096 })

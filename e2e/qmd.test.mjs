@@ -2,7 +2,7 @@
 // npm and llama-rerank from the tarballs `npm run package` writes, installed together into a
 // fresh project and run with Node 22 (from npm: QMD needs Node >= 22), offline, on the fixtures
 // (named in QMD's config; the query's expansion seeded in its cache). A copy of QMD gets the
-// one-line swap (the README's patch: its ranking contexts come from llama-rerank/compat) by
+// one-line swap (docs/migrating.md's patch: its ranking contexts come from llama-rerank/compat) by
 // script. `qmd query` then runs on a small markdown collection with a long note that QMD cuts
 // into chunks, stock and swapped, with 1 and 2 ranking contexts (QMD_EMBED_PARALLELISM), and the
 // results are compared with llama-rerank's own scores for the same chunks: bit-identical, with
@@ -31,7 +31,7 @@ const NODE22_VERSION = '22.23.5'
 const QUERY = 'What is the capital of France?'
 /** QMD's expansion of QUERY, as QMD falls back to it (seeded into its cache: see `before`). */
 const EXPANSION = [{ type: 'hyde', query: `Information about ${QUERY}` }]
-/** The README's one-line swap, applied to QMD's dist/llm.js. */
+/** The one-line swap of docs/migrating.md, applied to QMD's dist/llm.js. */
 export const SWAP = {
   from: 'await model.createRankingContext({',
   to: 'await (await import("llama-rerank/compat")).createRankingContext(model, {',

@@ -74,7 +74,8 @@ export function createPool(contexts, limits, { onSettled }) {
     /** Scores on the first free context; rejects if `signal` aborts first, or on a full or slow queue. */
     schedule(job) {
       return new Promise((resolve, reject) => {
-        if (queue.length >= limits.maxQueue) {
+        // Only a request that would wait needs a place in the queue.
+        if (!idle.length && queue.length >= limits.maxQueue) {
           throw busy(`the server is busy: ${queue.length} requests waiting`)
         }
         Object.assign(job, { resolve, reject, queuedAt: performance.now() })

@@ -29,7 +29,7 @@ fn expected(file: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// |Δp| allowed against the reference: RERANKING.md §4 with the default F16 KV cache.
+/// |Δp| allowed against the reference, with the default F16 KV cache (docs/models.md, "Tolerances").
 const TOLERANCE: f64 = 1e-3;
 
 fn plan_of(

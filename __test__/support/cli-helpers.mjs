@@ -81,3 +81,66 @@ export function serve(args, { env = cleanEnv(), timeout = 60_000 } = {}) {
     })
   })
 }
+
+/**
+ * One sample of a server's /metrics (a counter, a gauge, or a histogram's _count); 0 when absent.
+ * `headers` carry an API key where /metrics needs one.
+ */
+export async function metric(url, name, labels = {}, headers = {}) {
+  const text = await (await fetch(`${url}/metrics`, { headers })).text()
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`)
+  for (const line of text.split('\n')) {
+    const m = /^([^\s{]+)(?:\{([^}]*)\})? (\S+)$/.exec(line)
+    if (m && m[1] === name && want.every((l) => (m[2] ?? '').split(',').includes(l))) return Number(m[3])
+  }
+  return 0
+}
+
+/**
+ * Waits until `condition()` (sync or async) is truthy, checking every 10 ms. `timeout` is only an
+ * upper bound for a broken server: nothing waits for it to pass.
+ */
+export async function until(condition, what, timeout = 60_000) {
+  const deadline = performance.now() + timeout
+  for (;;) {
+    const value = await condition()
+    if (value) return value
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+/** A document of about 180 tokens. */
+export const longDocument = (i) => `Document ${i}.${' Paris is a city in France.'.repeat(20)}`
+
+/**
+ * A request that keeps one ranking context busy until the test lets it go: `documents` long
+ * documents (hundreds of thousands of tokens, which no CPU scores in the time a test needs),
+ * posted with an AbortSignal. The server must allow that many documents (`--max-documents`).
+ * `running` resolves once the server counts one more call in flight than before (its
+ * `llama_rerank_inflight_calls` gauge); `release()` aborts the request, and the server stops
+ * scoring it at its next batch.
+ */
+export function occupy(url, { query = 'What is the capital of France?', documents = 2000, headers = {}, route = '/v1/rerank' } = {}) {
+  const controller = new AbortController()
+  const started = metric(url, 'llama_rerank_inflight_calls', {}, headers).then(async (before) => {
+    const answer = fetch(`${url}${route}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ query, documents: Array.from({ length: documents }, (_, i) => longDocument(i)) }),
+      signal: controller.signal,
+    }).then((res) => res.status, (error) => error.name)
+    return { before, answer }
+  })
+  const running = started.then(({ before }) =>
+    until(async () => (await metric(url, 'llama_rerank_inflight_calls', {}, headers)) > before, 'the occupying request to run'),
+  )
+  return {
+    running,
+    /** Aborts the request; resolves to its outcome ('AbortError', or an HTTP status if it ended first). */
+    release: async () => {
+      controller.abort()
+      return (await started).answer
+    },
+  }
+}
