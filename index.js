@@ -5,7 +5,7 @@
 try {
   require('./binding.js')
 } catch (error) {
-  throw require('./scripts/platform.cjs').missingAddonError(error)
+  throw require('./lib/platform.cjs').missingAddonError(error)
 }
 
 // process.exit() and uncaught errors skip the teardown that stops the context threads; without

@@ -8,9 +8,9 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { expected, fixture, root, TOLERANCE } from './helpers.mjs'
+import { expected, fixture, root, TOLERANCE } from './support/helpers.mjs'
 
-const script = path.join(root, '__test__', 'bugreport-qwen3.mjs')
+const script = path.join(root, '__test__', 'support', 'bugreport-qwen3.mjs')
 const source = readFileSync(script, 'utf8')
 const IMPORT_LINE = /^import \{ getLlama \} from 'llama-rerank\/compat'.*$/m
 const QUERY = 'What is the capital of France?'

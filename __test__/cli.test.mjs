@@ -5,9 +5,9 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fixture, expected, root } from './helpers.mjs'
-import { run, cleanEnv } from './cli-helpers.mjs'
-import { startFakeHub } from './fake-hub.mjs'
+import { fixture, expected, root } from './support/helpers.mjs'
+import { run, cleanEnv } from './support/cli-helpers.mjs'
+import { startFakeHub } from './support/fake-hub.mjs'
 
 const POOLED = fixture('qwen3-reranker-pooled.gguf')
 const file = expected['qwen3-reranker-pooled.gguf']

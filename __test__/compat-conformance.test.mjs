@@ -4,8 +4,8 @@
 // checks our side against the transformers reference (fixtures/expected.json).
 import { test, describe, before } from 'node:test'
 import assert from 'node:assert/strict'
-import { scenario } from './compat-scenario.mjs'
-import { expected, fixture, TOLERANCE } from './helpers.mjs'
+import { scenario } from './support/compat-scenario.mjs'
+import { expected, fixture, TOLERANCE } from './support/helpers.mjs'
 
 const nodeLlamaCpp = await import('node-llama-cpp')
 const compat = await import('llama-rerank/compat')

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import { root } from './helpers.mjs'
+import { root } from './support/helpers.mjs'
 
 // Type-checking does not depend on the runtime: the node run does it once, Bun skips it.
 const skip = typeof globalThis.Bun !== 'undefined' && 'type-checked in the node run'
@@ -19,7 +19,7 @@ test('compat.d.ts: node-llama-cpp ranking code compiles with only the import cha
     '--module', 'nodenext',
     '--moduleResolution', 'nodenext',
     '--lib', 'es2022,esnext.disposable,dom',
-    path.join(root, '__test__', 'compat-types.mts'),
+    path.join(root, '__test__', 'support', 'compat-types.mts'),
   ]
   const out = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 120_000 })
   assert.equal(out.status, 0, `${out.stdout}${out.stderr}`)

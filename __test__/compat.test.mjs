@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import * as compat from 'llama-rerank/compat'
-import { expected, fixture, fixtures, TOLERANCE, RERANKERS, root } from './helpers.mjs'
+import { expected, fixture, fixtures, TOLERANCE, RERANKERS, root } from './support/helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const { getLlama, createRankingContext, DisposedError, LlamaModel, LlamaRankingContext, LlamaLogLevel, EventRelay } = compat

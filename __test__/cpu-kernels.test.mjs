@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { lib, expected, fixture, TOLERANCE, RERANKERS, root } from './helpers.mjs'
+import { lib, expected, fixture, TOLERANCE, RERANKERS, root } from './support/helpers.mjs'
 
 /** The CPU's flags as the kernel reports them (x86 `flags`, arm64 `Features`). */
 function cpuFlags() {
@@ -114,10 +114,10 @@ describe('CPU kernels', () => {
   })
 })
 
-// One definition of what LLAMA_RERANK_CPU means for cargo (scripts/cpu_build.cjs), read by
+// One definition of what LLAMA_RERANK_CPU means for cargo (lib/cpu_build.cjs), read by
 // setup.sh and test.sh through its --shell output, the install script, packing and the bench.
 describe('LLAMA_RERANK_CPU build settings', () => {
-  const script = `${root}/scripts/cpu_build.cjs`
+  const script = `${root}/lib/cpu_build.cjs`
   const { cpuBuild } = createRequire(import.meta.url)(script)
   const shell = (env) => spawnSync(process.execPath, [script, '--shell'], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } })
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { lib, fixture, root } from './helpers.mjs'
+import { lib, fixture, root } from './support/helpers.mjs'
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'llama-rerank-'))
 process.once('exit', () => rmSync(scratch, { recursive: true, force: true }))

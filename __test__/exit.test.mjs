@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { root, fixture } from './helpers.mjs'
+import { root, fixture } from './support/helpers.mjs'
 
 const RANK = `
 const { loadModel } = require(${JSON.stringify(path.join(root, 'index.js'))})

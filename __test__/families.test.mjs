@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
-import { lib, root } from './helpers.mjs'
+import { lib, root } from './support/helpers.mjs'
 
 const dir = path.join(root, 'fixtures', 'families')
 const load = (file) => JSON.parse(readFileSync(path.join(dir, file), 'utf8')).files

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module'
 import * as compat from 'llama-rerank/compat'
 // its internal counters are on the CommonJS module only
 const compatCjs = createRequire(import.meta.url)('llama-rerank/compat')
-import { expected, fixture, TOLERANCE } from './helpers.mjs'
+import { expected, fixture, TOLERANCE } from './support/helpers.mjs'
 
 const NAME = 'qwen3-reranker-pooled.gguf'
 const QUERY = 'What is the capital of France?'

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync, mkdirSync, chmodSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
-import { lib, fixture, root, expected } from './helpers.mjs'
+import { lib, fixture, root, expected } from './support/helpers.mjs'
 import { damagedModels } from '../scripts/make_damaged_models.mjs'
 
 const QWEN = 'qwen3-reranker-pooled.gguf'

@@ -2,7 +2,7 @@
 // fixtures/make_fixtures.py), for every fixture and pair.
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { lib, expected, fixture, TOLERANCE, RERANKERS, contextSizeFor } from './helpers.mjs'
+import { lib, expected, fixture, TOLERANCE, RERANKERS, contextSizeFor } from './support/helpers.mjs'
 
 for (const name of RERANKERS) {
   const file = expected[name]

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fixture } from './helpers.mjs'
-import { serve, run, cleanEnv } from './cli-helpers.mjs'
-import { isLoopbackHost, parseApiKeys } from '../bin/server.mjs'
+import { fixture } from './support/helpers.mjs'
+import { serve, run, cleanEnv } from './support/cli-helpers.mjs'
+import { isLoopbackHost, parseApiKeys } from '../server/index.mjs'
 
 const MODEL = fixture('bert-reranker-pooler.gguf')
 const BODY = { query: 'What is the capital of France?', documents: ['Paris is the capital and largest city of France.', 'Bananas.'] }

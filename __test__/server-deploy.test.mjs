@@ -6,7 +6,7 @@ import { readFileSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
-import { root } from './helpers.mjs'
+import { root } from './support/helpers.mjs'
 import { lintDockerfile, lintKubernetes } from '../scripts/lint_deploy.mjs'
 
 const LINT = path.join(root, 'scripts', 'lint_deploy.mjs')
@@ -61,7 +61,7 @@ test('deploy/kubernetes.yaml passes the schema, field and cross-reference checks
     /\d+: Deployment llama-rerank: \[schema\] \/spec\/template\/spec\/containers\/0\/ports\/0\/containerPort must be integer/,
     /unknown field "readinesProbe" at \/spec\/template\/spec\/containers\/0\/readinesProbe \(did you mean "readinessProbe"\?\)/,
     /Service llama-rerank: port http: targetPort "web" is not a named port/,
-    /metric llama_rerank_queue_length is not one that bin\/server.mjs exports/,
+    /metric llama_rerank_queue_length is not one that the server exports \(server\/metrics.mjs\)/,
     /no schema for apiVersion policy\/v1 kind PodDisruptionBudgett/,
     /volume api-keys: no Secret api-keys in this file/,
   ]) {

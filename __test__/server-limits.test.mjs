@@ -5,8 +5,8 @@
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
-import { fixture } from './helpers.mjs'
-import { serve, metric, until, occupy } from './cli-helpers.mjs'
+import { fixture } from './support/helpers.mjs'
+import { serve, metric, until, occupy } from './support/cli-helpers.mjs'
 
 const BERT = fixture('bert-reranker-pooler.gguf')
 const QWEN = fixture('qwen3-reranker-pooled.gguf')

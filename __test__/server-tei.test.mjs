@@ -3,8 +3,8 @@
 // checked against the reference scores and logits, and which request shape goes to which route.
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { fixture, expected } from './helpers.mjs'
-import { serve } from './cli-helpers.mjs'
+import { fixture, expected } from './support/helpers.mjs'
+import { serve } from './support/cli-helpers.mjs'
 
 const QUERY = 'What is the capital of France?'
 const plainPairs = (file) => expected[file].pairs.filter((p) => p.instruction === null && p.maxLength === null)

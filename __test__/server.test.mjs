@@ -3,8 +3,8 @@
 // requests, and a graceful shutdown while requests run.
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { fixture, expected } from './helpers.mjs'
-import { serve, metric, until, occupy } from './cli-helpers.mjs'
+import { fixture, expected } from './support/helpers.mjs'
+import { serve, metric, until, occupy } from './support/cli-helpers.mjs'
 
 const POOLED = fixture('qwen3-reranker-pooled.gguf')
 const file = expected['qwen3-reranker-pooled.gguf']

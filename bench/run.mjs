@@ -191,9 +191,9 @@ function buildPpRate() {
 
 // The same target folder and --target as `npm run build` (scripts/setup.sh) and scripts/test.sh,
 // so llama.cpp is not compiled again.
-// LLAMA_RERANK_CPU=portable (or fixed) benchmarks that build (scripts/cpu_build.cjs): pp_rate is
+// LLAMA_RERANK_CPU=portable (or fixed) benchmarks that build (lib/cpu_build.cjs): pp_rate is
 // built the same way.
-const { cpuBuild, hostTriple } = createRequire(import.meta.url)('../scripts/cpu_build.cjs')
+const { cpuBuild, hostTriple } = createRequire(import.meta.url)('../lib/cpu_build.cjs')
 const HOST_TRIPLE = hostTriple()
 const CPU_BUILD = cpuBuild()
 const cargoEnv = { ...process.env, CARGO_TARGET_DIR: CPU_BUILD.targetDir, RUSTFLAGS: CPU_BUILD.rustflags }

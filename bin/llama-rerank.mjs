@@ -365,7 +365,7 @@ const milliseconds = (value, name) => positiveInt(value, name, { allowZero: true
 
 /** Every API key: --api-key (repeatable), --api-key-file (one a line), $LLAMA_RERANK_API_KEY. */
 async function apiKeysOf(values) {
-  const { parseApiKeys } = await import('./server.mjs')
+  const { parseApiKeys } = await import('../server/index.mjs')
   const keys = [...(values['api-key'] ?? [])]
   if (process.env.LLAMA_RERANK_API_KEY) keys.push(process.env.LLAMA_RERANK_API_KEY.trim())
   for (const file of values['api-key-file'] ?? []) {
@@ -427,7 +427,7 @@ async function serve(args) {
   const host = values.host ?? '127.0.0.1'
   const name = modelOf(values)
   const apiKeys = await apiKeysOf(values)
-  const { isLoopbackHost } = await import('./server.mjs')
+  const { isLoopbackHost } = await import('../server/index.mjs')
   // Checked before the model loads, so a misconfigured deployment fails at once.
   if (apiKeys.length === 0 && !isLoopbackHost(host) && !values['insecure-no-auth']) {
     throw new UsageError(
@@ -437,7 +437,7 @@ async function serve(args) {
     )
   }
 
-  const { startServer } = await import('./server.mjs')
+  const { startServer } = await import('../server/index.mjs')
   const loadStarted = performance.now()
   const model = await lib().loadModel(name)
   const pool = []

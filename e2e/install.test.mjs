@@ -1,10 +1,10 @@
 // End to end, as a user installs it: `npm run package` writes the tarballs, which go into fresh
 // projects outside this repository, with cargo, rustc, cmake and the C compilers hidden from
 // PATH; the installed package then ranks fixtures with the reference scores under Node
-// (CommonJS, ESM), Bun 1.4 and Bun 1.3.9, through the API, compat and the command line, and its
-// types pass `tsc --strict`. A second case installs the main tarball alone, which must build
-// the addon from source, and a third one, with no toolchain, must fail with a message naming
-// each missing tool and leave nothing installed.
+// (CommonJS, ESM), Bun 1.4 and Bun 1.3.9, through the API, compat, the server library
+// (`llama-rerank/server`) and the command line, and its types pass `tsc --strict`. A second case
+// installs the main tarball alone, which must build the addon from source, and a third one, with
+// no toolchain, must fail with a message naming each missing tool and leave nothing installed.
 //
 // Run by scripts/test.sh under Node only (it drives Bun itself). Needs the npm registry for Bun
 // 1.3.9 and @types/node (cached in ~/.cache/llama-rerank-e2e).
@@ -16,17 +16,17 @@ import { createRequire } from 'node:module'
 import { homedir, tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { sharedLibraries } from '../scripts/shared_libraries.mjs'
+import { sharedLibraries } from '../lib/shared_libraries.mjs'
 
 const require = createRequire(import.meta.url)
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const { platformSuffix } = require(path.join(root, 'scripts', 'platform.cjs'))
+const { platformSuffix } = require(path.join(root, 'lib', 'platform.cjs'))
 const expected = JSON.parse(readFileSync(path.join(root, 'fixtures', 'expected.json'), 'utf8')).files
 const suffix = platformSuffix()
 const version = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version
 const toolsCache = path.join(homedir(), '.cache', 'llama-rerank-e2e')
 // Where scripts/setup.sh built the addon for this LLAMA_RERANK_CPU.
-const cargoTarget = require(path.join(root, 'scripts', 'cpu_build.cjs')).cpuBuild().targetDir
+const cargoTarget = require(path.join(root, 'lib', 'cpu_build.cjs')).cpuBuild().targetDir
 
 // Three plain pairs of each kind of fixture, with their reference scores.
 const TOLERANCE = 1e-3
@@ -81,6 +81,50 @@ for (const job of jobs) {
   await model.dispose()
 }
 console.log(JSON.stringify(out))
+`,
+  'server.mjs': `
+import { readFileSync } from 'node:fs'
+import { loadModel } from 'llama-rerank'
+import { startServer, DEFAULT_LIMITS } from 'llama-rerank/server'
+const jobs = JSON.parse(readFileSync(process.argv[2], 'utf8'))
+const out = {}
+for (const job of jobs) {
+  const model = await loadModel(job.model)
+  const context = await model.createRankingContext({ contextSize: job.contextSize })
+  const query = job.pairs[0].query
+  const documents = job.pairs.map((p) => p.document)
+  const inProcess = await context.rankAll(query, documents)
+  const server = await startServer({ contexts: [context], modelName: 'fixture', modelInfo: model.info, host: '127.0.0.1', port: 0 })
+  const res = await fetch(server.url + '/v1/rerank', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, documents }) })
+  const body = await res.json()
+  await server.close()
+  await model.dispose()
+  out[job.model] = { status: res.status, url: server.url, maxDocuments: DEFAULT_LIMITS.maxDocuments, inProcess, results: body.results }
+}
+console.log(JSON.stringify(out))
+`,
+  'server-types.mts': `
+import { loadModel } from 'llama-rerank'
+import { DEFAULT_LIMITS, startServer, type RunningServer, type StartServerOptions } from 'llama-rerank/server'
+const model = await loadModel('model.gguf')
+const options: StartServerOptions = {
+  contexts: [await model.createRankingContext()],
+  modelName: 'reranker',
+  modelInfo: model.info,
+  host: '127.0.0.1',
+  port: 0,
+  limits: { maxDocuments: DEFAULT_LIMITS.maxDocuments * 2, queueTimeoutMs: 0 },
+  apiKeys: ['key'],
+  log: (line: string) => console.error(line),
+}
+const server: RunningServer = await startServer(options)
+const where: string = \`\${server.url} \${server.port} \${server.authRequired} \${server.pending}\`
+await server.close()
+// @ts-expect-error: the contexts are required
+await startServer({ modelName: 'reranker' })
+// @ts-expect-error: not a limit
+await startServer({ ...options, limits: { maxDocs: 10 } })
+console.log(where)
 `,
   'types.mts': `
 import { loadModel, type ModelInfo, type RerankerModel, type RankingContext } from 'llama-rerank'
@@ -159,7 +203,8 @@ function assertReferenceScores(stdout, label) {
 function toolBun(version) {
   const dir = path.join(toolsCache, `bun-${version}`)
   const bin = path.join(dir, 'node_modules', 'bun', 'bin', 'bun.exe')
-  if (run(bin, ['--version'], { timeout: 60_000 }).stdout?.trim() !== version) {
+  // Not there yet on a fresh machine (spawning a missing file throws), or another version.
+  if (!existsSync(bin) || run(bin, ['--version'], { timeout: 60_000 }).stdout?.trim() !== version) {
     mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', '--prefix', dir, `bun@${version}`])
   }
   assert.equal(mustRun(bin, ['--version']).stdout.trim(), version)
@@ -192,7 +237,7 @@ after(() => {
 test('the tarballs hold the package and nothing of the repository\'s tests, fixtures or builds', { skip: posixOnly }, () => {
   const mainFiles = mustRun('tar', ['tzf', tarballs.main]).stdout.trim().split('\n')
   for (const f of ['package/index.js', 'package/binding.js', 'package/index.d.ts', 'package/compat.js', 'package/compat.mjs', 'package/compat.d.ts',
-    'package/bin/llama-rerank.mjs', 'package/scripts/install.cjs', 'package/Cargo.toml', 'package/Cargo.lock', 'package/build.rs', 'package/src/lib.rs']) {
+    'package/bin/llama-rerank.mjs', 'package/server/index.mjs', 'package/server/index.d.ts', 'package/lib/install.cjs', 'package/Cargo.toml', 'package/Cargo.lock', 'package/build.rs', 'package/src/lib.rs']) {
     assert.ok(mainFiles.includes(f), `${f} missing from the main tarball`)
   }
   assert.deepEqual(mainFiles.filter((f) => /(__test__|fixtures|bench|e2e|target)\/|\.node$|\.gguf$/.test(f)), [])
@@ -237,16 +282,55 @@ test('npm install of the tarballs with no toolchain on PATH: the API (CJS, ESM),
   }
 })
 
-test('tsc --strict accepts the published types (main and compat)', { skip: posixOnly }, () => {
-  const project = path.join(work, 'npm-prebuilt')
+/** @types/node, installed once into the tools cache: the typeRoots for tsc. */
+function nodeTypes() {
   const types = path.join(toolsCache, 'types-node')
   if (!existsSync(path.join(types, 'node_modules', '@types', 'node'))) {
     mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', '--prefix', types, '@types/node@22'])
   }
+  return path.join(types, 'node_modules', '@types')
+}
+
+/** tsc --noEmit --strict over one file of a project, with the repository's TypeScript; extra flags pick the module settings. */
+function typeCheck(project, file, moduleFlags) {
   const tsc = require.resolve('typescript/bin/tsc', { paths: [root] })
-  const out = run(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext',
-    '--lib', 'es2022,esnext.disposable', '--typeRoots', path.join(types, 'node_modules', '@types'), '--types', 'node', 'types.mts'], { cwd: project })
+  return run(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'es2022', ...moduleFlags,
+    '--lib', 'es2022,esnext.disposable', '--typeRoots', nodeTypes(), '--types', 'node', file], { cwd: project })
+}
+
+test('tsc --strict accepts the published types (main and compat)', { skip: posixOnly }, () => {
+  const project = path.join(work, 'npm-prebuilt')
+  const out = typeCheck(project, 'types.mts', ['--module', 'nodenext', '--moduleResolution', 'nodenext'])
   assert.equal(out.status, 0, `${out.stdout}${out.stderr}`)
+})
+
+test('import { startServer } from \'llama-rerank/server\' under Node, Bun 1.4 and Bun 1.3.9: /v1/rerank answers rankAll\'s scores', { skip: posixOnly }, () => {
+  const project = path.join(work, 'npm-prebuilt')
+  const env = noToolchainEnv()
+  for (const [label, runtime] of [['node', path.join(shim, 'node')], ['bun 1.4', bun14], ['bun 1.3.9', bun139]]) {
+    const out = JSON.parse(mustRun(runtime, ['server.mjs', 'jobs.json'], { cwd: project, env }).stdout.trim().split('\n').at(-1))
+    for (const job of JOBS) {
+      const got = out[job.model]
+      assert.ok(got, `${label}: nothing for ${job.model}`)
+      assert.equal(got.status, 200, `${label}: ${JSON.stringify(got)}`)
+      assert.match(got.url, /^http:\/\/127\.0\.0\.1:\d+$/)
+      assert.equal(got.maxDocuments, 1000)
+      assert.equal(got.results.length, job.pairs.length)
+      for (const { index, relevance_score: score } of got.results) {
+        assert.equal(score, got.inProcess[index], `${label}: ${path.basename(job.model)} document ${index}: served ${score}, rankAll ${got.inProcess[index]}`)
+      }
+      const served = got.results.map((r) => r.relevance_score)
+      assert.deepEqual(served, [...served].sort((a, b) => b - a), `${label}: best first`)
+    }
+  }
+})
+
+test('tsc --strict accepts llama-rerank/server\'s types (moduleResolution node16 and bundler) and refuses a wrong call', { skip: posixOnly }, () => {
+  const project = path.join(work, 'npm-prebuilt')
+  for (const flags of [['--module', 'node16', '--moduleResolution', 'node16'], ['--module', 'esnext', '--moduleResolution', 'bundler']]) {
+    const out = typeCheck(project, 'server-types.mts', flags)
+    assert.equal(out.status, 0, `${flags.join(' ')}:\n${out.stdout}${out.stderr}`)
+  }
 })
 
 test('bun add of the tarballs ranks with no toolchain and no install script', { skip: posixOnly }, () => {

@@ -263,7 +263,7 @@ function crossCheck(manifests, serverSource) {
     for (const m of doc.spec?.metrics ?? []) {
       const name = m.pods?.metric?.name ?? m.object?.metric?.name
       if (name?.startsWith('llama_rerank_') && !serverSource.includes(`'${name}'`)) {
-        problems.push({ index, message: `metric ${name} is not one that bin/server.mjs exports` })
+        problems.push({ index, message: `metric ${name} is not one that the server exports (server/metrics.mjs)` })
       }
     }
   }
@@ -271,7 +271,7 @@ function crossCheck(manifests, serverSource) {
 }
 
 /** Problems of a Kubernetes YAML file: { line, message }. */
-export async function lintKubernetes(text, { serverSource = readFileSync(path.join(root, 'bin', 'server.mjs'), 'utf8') } = {}) {
+export async function lintKubernetes(text, { serverSource = readFileSync(path.join(root, 'server', 'metrics.mjs'), 'utf8') } = {}) {
   const problems = []
   const lineCounter = new LineCounter()
   const documents = parseAllDocuments(text, { lineCounter, prettyErrors: false })

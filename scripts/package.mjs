@@ -9,12 +9,12 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
-import { sharedLibraries } from './shared_libraries.mjs'
+import { sharedLibraries } from '../lib/shared_libraries.mjs'
 import { fileURLToPath } from 'node:url'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const { platformSuffix } = createRequire(import.meta.url)('./platform.cjs')
-const { cpuBuild } = createRequire(import.meta.url)('./cpu_build.cjs')
+const { platformSuffix } = createRequire(import.meta.url)('../lib/platform.cjs')
+const { cpuBuild } = createRequire(import.meta.url)('../lib/cpu_build.cjs')
 const args = process.argv.slice(2)
 // npm is npm.cmd on Windows, which only a shell runs.
 const shell = process.platform === 'win32'
@@ -47,13 +47,13 @@ for (const dir of readdirSync(join(root, 'npm')).sort()) {
 }
 
 if (!args.includes('--no-build')) {
-  // The build LLAMA_RERANK_CPU asks for (scripts/cpu_build.cjs), as setup.sh builds it.
+  // The build LLAMA_RERANK_CPU asks for (lib/cpu_build.cjs), as setup.sh builds it.
   const cpu = cpuBuild()
   const features = cpu.features.length ? ['--', '--features', cpu.features.join(',')] : []
   const env = { ...process.env, RUSTFLAGS: cpu.rustflags, CARGO_TARGET_DIR: cpu.targetDir }
   const build = spawnSync('npm', ['run', '--silent', 'build', ...features], { cwd: root, shell, env, stdio: ['ignore', 'inherit', 'inherit'] })
   if (build.status !== 0) process.exit(build.status ?? 1)
-  const staged = spawnSync(process.execPath, [join(root, 'scripts', 'shared_libraries.mjs'), 'stage', root], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+  const staged = spawnSync(process.execPath, [join(root, 'lib', 'shared_libraries.mjs'), 'stage', root], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
   if (staged.status !== 0) process.exit(staged.status ?? 1)
 }
 const addon = `llama-rerank.${suffix}.node`

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # LLAMA_RERANK_CPU's cargo settings, as scripts/setup.sh builds with them.
-cpu_env="$(node scripts/cpu_build.cjs --shell)"
+cpu_env="$(node lib/cpu_build.cjs --shell)"
 eval "$cpu_env"
 # --target as `napi build` passes it: the tests then reuse the addon build's llama.cpp objects.
 cargo test --release --no-default-features --target "$(rustc -vV | sed -n 's/^host: //p')" \

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 
 const require = createRequire(import.meta.url)
-export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const lib = require(path.join(root, 'index.js'))
 export const fixtures = path.join(root, 'fixtures')
 export const expected = JSON.parse(readFileSync(path.join(fixtures, 'expected.json'), 'utf8')).files

@@ -2,26 +2,18 @@
 // Abort latency: time from `controller.abort()` to the call's rejection, against the time one
 // decode call takes. Aborts long rankAll calls at random moments, then checks that the aborted
 // context still scores bit-identically to a fresh one. Prints one JSON line.
-//   node scripts/abort_latency.mjs [--model FILE] [--workload a|b] [--trials 30] [--threads 2]
+//   node bench/abort_latency.mjs [--model FILE] [--workload a|b] [--trials 30] [--threads 2]
 // --workload: the benchmark's documents (bench/workloads.mjs; b = 300-900-token QMD-like
 // chunks); without it, 400 short passages.
-import { parseArgs } from 'node:util'
-import { createRequire } from 'node:module'
-import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { buildWorkload } from '../bench/workloads.mjs'
+import { addon, cpuFlags as readCpuFlags, parseOptions, quantile, workloadFor } from './common.mjs'
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const { loadModel } = createRequire(import.meta.url)(path.join(root, 'index.js'))
-const { values } = parseArgs({
-  options: {
-    model: { type: 'string', default: path.join(root, 'fixtures', 'qwen3-reranker-pooled.gguf') },
-    workload: { type: 'string' },
-    trials: { type: 'string', default: '30' },
-    'batch-size': { type: 'string' },
-    threads: { type: 'string', default: '2' },
-  },
+const { loadModel } = addon()
+const values = parseOptions({
+  workload: { type: 'string' },
+  trials: { type: 'string', default: '30' },
+  'batch-size': { type: 'string' },
+  threads: { type: 'string', default: '2' },
 })
 const options = { contextSize: 4096, threads: Number(values.threads), ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}) }
 const model = await loadModel(values.model)
@@ -30,11 +22,7 @@ const context = await model.createRankingContext(options)
 let query = 'history of the bicycle'
 let docs = Array.from({ length: 400 }, (_, i) => `passage ${i}: ` + 'the history of the bicycle and its riders. '.repeat(8))
 if (values.workload) {
-  const empty = new Map()
-  const w = buildWorkload(values.workload, (q, d) => {
-    if (!empty.has(q)) empty.set(q, context.calculateInputLength(q, ''))
-    return context.calculateInputLength(q, d) - empty.get(q)
-  })
+  const w = workloadFor(context, values.workload)
   query = w.query
   docs = w.documents
 }
@@ -80,18 +68,9 @@ const fresh = await model.createRankingContext(options)
 const reference = await fresh.rankAll(query, probe)
 await model.dispose()
 
-const cpuFlags = (() => {
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'))
-    const set = new Set(line.split(':')[1].trim().split(/\s+/))
-    return ['avx2', 'fma', 'f16c', 'avx512f'].filter((f) => set.has(f)).join(' ')
-  } catch {
-    return process.arch
-  }
-})()
+const cpuFlags = readCpuFlags()
 const measured = latencies.filter((x) => x !== null).sort((a, b) => a - b)
 const sortedBatches = [...batchTimes].sort((a, b) => a - b)
-const quantile = (xs, q) => xs[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)]
 console.log(
   JSON.stringify({
     model: path.basename(values.model),

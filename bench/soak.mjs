@@ -1,22 +1,15 @@
 #!/usr/bin/env node
 // Soak: many rank calls and create/dispose cycles of contexts and models in one process;
 // reports RSS after warm-up and at the end. Prints one JSON line.
-//   node --expose-gc scripts/soak.mjs [--rank-calls 10000] [--cycles 200] [--model FILE] [--threads 1]
-import { parseArgs } from 'node:util'
-import { createRequire } from 'node:module'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+//   node --expose-gc bench/soak.mjs [--rank-calls 10000] [--cycles 200] [--model FILE] [--threads 1]
+import { addon, parseOptions } from './common.mjs'
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const { loadModel } = createRequire(import.meta.url)(path.join(root, 'index.js'))
-const { values } = parseArgs({
-  options: {
-    'rank-calls': { type: 'string', default: '10000' },
-    cycles: { type: 'string', default: '200' },
-    model: { type: 'string', default: path.join(root, 'fixtures', 'qwen3-reranker-pooled.gguf') },
-    // memory, not speed, is measured: one thread keeps a busy machine from stretching the run
-    threads: { type: 'string', default: '1' },
-  },
+const { loadModel } = addon()
+const values = parseOptions({
+  'rank-calls': { type: 'string', default: '10000' },
+  cycles: { type: 'string', default: '200' },
+  // memory, not speed, is measured: one thread keeps a busy machine from stretching the run
+  threads: { type: 'string', default: '1' },
 })
 const threads = Number(values.threads)
 const rankCalls = Number(values['rank-calls'])

@@ -5,13 +5,13 @@
 // module from there, so they travel with it: beside the `.node` in a checkout, inside the
 // platform package when packed.
 //
-//   node scripts/shared_libraries.mjs stage <dir>   copy this build's libraries and modules
-//                                                   into <dir> (a native build: remove any
-//                                                   left there by an earlier portable build)
-//   node scripts/shared_libraries.mjs list          print the files `stage` would copy
+//   node lib/shared_libraries.mjs stage <dir>   copy this build's libraries and modules
+//                                               into <dir> (a native build: remove any
+//                                               left there by an earlier portable build)
+//   node lib/shared_libraries.mjs list          print the files `stage` would copy
 //
 // The build is found as setup.sh leaves it: CARGO_TARGET_DIR (default per LLAMA_RERANK_CPU,
-// scripts/cpu_build.cjs), host target triple, release profile.
+// lib/cpu_build.cjs), host target triple, release profile.
 import { copyFileSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { basename, join, resolve } from 'node:path'
@@ -65,7 +65,7 @@ if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith
   if (command === 'stage' && dir) stage(resolve(dir))
   else if (command === 'list') for (const f of sharedLibraries()) console.log(f)
   else {
-    console.error('usage: node scripts/shared_libraries.mjs stage <dir> | list')
+    console.error('usage: node lib/shared_libraries.mjs stage <dir> | list')
     process.exit(2)
   }
 }

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Which CPU kernels a source build compiles, chosen with LLAMA_RERANK_CPU, and the cargo
 // settings that follow from it. The one definition for every script that builds or finds a
-// build: scripts/install.cjs, package.mjs, shared_libraries.mjs, bench/run.mjs,
-// e2e/install.test.mjs, and the shell scripts setup.sh and test.sh through
+// build: lib/install.cjs, lib/shared_libraries.mjs, scripts/package.mjs, bench/run.mjs,
+// e2e/install.test.mjs, and the shell scripts scripts/setup.sh and scripts/test.sh through
 //
-//   eval "$(node scripts/cpu_build.cjs --shell)"
+//   eval "$(node lib/cpu_build.cjs --shell)"
 //
 // which exports LLAMA_RERANK_CPU, LLAMA_RERANK_CARGO_FEATURES (a comma-separated cargo feature
 // list, maybe empty), RUSTFLAGS and CARGO_TARGET_DIR, or exits with 2 on an unknown value.
@@ -73,7 +73,7 @@ const shellQuote = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`
 
 if (require.main === module) {
   if (process.argv[2] !== '--shell') {
-    process.stderr.write('usage: node scripts/cpu_build.cjs --shell\n')
+    process.stderr.write('usage: node lib/cpu_build.cjs --shell\n')
     process.exit(2)
   }
   let build

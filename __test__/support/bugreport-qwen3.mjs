@@ -3,8 +3,8 @@
 // supported for this model") and scores the pooled one with a drifted prompt. The only change
 // for llama-rerank is the import line.
 //
-//   node __test__/bugreport-qwen3.mjs fixtures/qwen3-reranker-pooled.gguf
-//   node __test__/bugreport-qwen3.mjs fixtures/qwen3-reranker-causal.gguf
+//   node __test__/support/bugreport-qwen3.mjs fixtures/qwen3-reranker-pooled.gguf
+//   node __test__/support/bugreport-qwen3.mjs fixtures/qwen3-reranker-causal.gguf
 import { getLlama } from 'llama-rerank/compat' // was: import { getLlama } from "node-llama-cpp";
 
 const modelPath = process.argv[2] ?? 'qwen3-reranker-0.6b-q8_0.gguf'

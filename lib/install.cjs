@@ -11,7 +11,7 @@
 // LLAMA_RERANK_GPU=cuda|vulkan|metal (a GPU backend), LLAMA_RERANK_CPU=native|portable|fixed
 // (native, the default: llama.cpp compiled for this machine's CPU, every SIMD extension it has;
 // portable: the prebuilt packages' build, one CPU module per CPU level picked at load; fixed:
-// ggml's default kernel set; see scripts/cpu_build.cjs), CARGO_TARGET_DIR
+// ggml's default kernel set; see lib/cpu_build.cjs), CARGO_TARGET_DIR
 // (where cargo builds; default a folder inside the package that is removed afterwards).
 'use strict'
 

@@ -11,26 +11,21 @@
 // which raises RSS without a leak: the native part (RSS minus V8's reserved heap: the addon,
 // llama.cpp, buffers) may grow by at most 10% (or 8 MiB), and the V8 heap in use by 16 MiB.
 //
-//   node scripts/load_test.mjs [--duration 60] [--connections 32] [--model F] [--contexts 2]
+//   node bench/load_test.mjs [--duration 60] [--connections 32] [--model F] [--contexts 2]
 //                              [--threads 1] [--queue-timeout 5000]
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { parseArgs } from 'node:util'
-import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import autocannon from 'autocannon'
+import { parseOptions, root } from './common.mjs'
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const { values: args } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '60' },
-    connections: { type: 'string', default: '32' },
-    model: { type: 'string', default: path.join(root, 'fixtures', 'qwen3-reranker-pooled.gguf') },
-    contexts: { type: 'string', default: '2' },
-    threads: { type: 'string', default: '1' },
-    'queue-timeout': { type: 'string', default: '5000' },
-  },
+const args = parseOptions({
+  duration: { type: 'string', default: '60' },
+  connections: { type: 'string', default: '32' },
+  contexts: { type: 'string', default: '2' },
+  threads: { type: 'string', default: '1' },
+  'queue-timeout': { type: 'string', default: '5000' },
 })
 const duration = Number(args.duration)
 const connections = Number(args.connections)

@@ -5,33 +5,21 @@
 // random moment of its scoring, and polls the server's count of running and waiting requests
 // every millisecond until it is 0. Then checks that the next request is answered with 200.
 // Prints one JSON line.
-//   node scripts/disconnect_latency.mjs [--model FILE] [--workload a|b] [--trials 20] [--threads 2]
-import { parseArgs } from 'node:util'
-import { createRequire } from 'node:module'
-import { readFileSync } from 'node:fs'
+//   node bench/disconnect_latency.mjs [--model FILE] [--workload a|b] [--trials 20] [--threads 2]
 import http from 'node:http'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { buildWorkload } from '../bench/workloads.mjs'
-import { startServer } from '../bin/server.mjs'
+import { startServer } from '../server/index.mjs'
+import { addon, cpuFlags as readCpuFlags, parseOptions, quantile, workloadFor } from './common.mjs'
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const { loadModel } = createRequire(import.meta.url)(path.join(root, 'index.js'))
-const { values } = parseArgs({
-  options: {
-    model: { type: 'string', default: path.join(root, 'fixtures', 'qwen3-reranker-pooled.gguf') },
-    workload: { type: 'string', default: 'b' },
-    trials: { type: 'string', default: '20' },
-    threads: { type: 'string', default: '2' },
-  },
+const { loadModel } = addon()
+const values = parseOptions({
+  workload: { type: 'string', default: 'b' },
+  trials: { type: 'string', default: '20' },
+  threads: { type: 'string', default: '2' },
 })
 const model = await loadModel(values.model)
 const context = await model.createRankingContext({ contextSize: 4096, threads: Number(values.threads) })
-const empty = new Map()
-const w = buildWorkload(values.workload, (q, d) => {
-  if (!empty.has(q)) empty.set(q, context.calculateInputLength(q, ''))
-  return context.calculateInputLength(q, d) - empty.get(q)
-})
+const w = workloadFor(context, values.workload)
 const server = await startServer({ contexts: [context], modelName: path.basename(values.model), modelInfo: model.info, port: 0 })
 
 /** POSTs a body; resolves with the answer's arrival time, or gives the request to `hold`. */
@@ -68,13 +56,8 @@ for (let t = 0; t < Number(values.trials); t++) {
 await server.close()
 await model.dispose()
 
-const cpuFlags = (() => {
-  const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? ''
-  const set = new Set(line.split(':')[1]?.trim().split(/\s+/))
-  return ['avx2', 'fma', 'f16c', 'avx512f'].filter((f) => set.has(f)).join(' ')
-})()
+const cpuFlags = readCpuFlags()
 const sorted = [...releases].sort((a, b) => a - b)
-const quantile = (xs, q) => xs[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)]
 console.log(JSON.stringify({
   model: path.basename(values.model),
   workload: values.workload,
