@@ -164,6 +164,28 @@ fn unsafe_code_is_only_in_the_ffi_modules() {
 }
 
 #[test]
+fn every_unsafe_says_why_it_is_sound() {
+    for file in UNSAFE_FILES {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if !code.contains("unsafe") {
+                continue;
+            }
+            let reason = lines[i.saturating_sub(4)..i]
+                .iter()
+                .any(|l| l.trim_start().starts_with("// SAFETY:"));
+            assert!(
+                reason,
+                "{file}:{}: no `// SAFETY:` line just before the unsafe code",
+                i + 1
+            );
+        }
+    }
+}
+
+#[test]
 fn no_source_file_is_too_long() {
     let mut files = Vec::new();
     rust_files(&root().join("src"), &mut files);

@@ -1,4 +1,6 @@
-//! Every `unsafe` block of the crate lives here.
+//! Every `unsafe` block of the crate that calls llama.cpp, ggml or the OS lives here, each
+//! with a `// SAFETY:` line (the one other is napi's `AbortSignal` conversion, in the napi
+//! layer: `tests/layout.rs` checks both).
 //!
 //! llama.cpp reports why it refused a file only through its log callback; this module
 //! installs a callback that keeps the last error lines of the calling thread, so that a
@@ -16,6 +18,8 @@ thread_local! {
 
 static FORWARD_TO_STDERR: AtomicBool = AtomicBool::new(false);
 
+// SAFETY: only llama.cpp calls it, as its log callback, with a level and a NUL-terminated
+// line (or null) valid for the call.
 unsafe extern "C" fn record_log(
     level: llama_cpp_sys_2::ggml_log_level,
     text: *const c_char,
@@ -62,11 +66,11 @@ pub fn take_error_lines() -> Vec<String> {
 /// llama.cpp's system info line: each backend's compiled features, e.g.
 /// `"CPU : SSE3 = 1 | AVX = 1 | AVX2 = 1 | …"`.
 pub fn system_info() -> String {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: llama_print_system_info returns a pointer to a static buffer that it fills on
     // each call; it is copied out at once. Calls are serialised by the mutex, since the buffer
     // is shared.
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let ptr = unsafe { llama_cpp_sys_2::llama_print_system_info() };
     if ptr.is_null() {
         return String::new();
@@ -102,6 +106,8 @@ impl DecodeInterrupt {
     }
 }
 
+// SAFETY: only llama.cpp calls it, as the abort callback `with_abort_callback` sets, with the
+// data pointer set there.
 unsafe extern "C" fn decode_interrupted(data: *mut c_void) -> bool {
     if data.is_null() {
         return false;

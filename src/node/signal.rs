@@ -39,7 +39,7 @@ impl napi::bindgen_prelude::FromNapiValue for SignalHandle {
         let object = unsafe { Object::from_napi_value(env, value) }?;
         let aborted: bool = object.get("aborted")?.unwrap_or(false);
         let flag = std::sync::Arc::new(AtomicBool::new(aborted));
-        // SAFETY: as above.
+        // SAFETY: the same env and value again, converted by napi's checked conversion.
         let signal = unsafe { AbortSignal::from_napi_value(env, value) }?;
         let on_abort = flag.clone();
         signal.on_abort(move || on_abort.store(true, Ordering::Release));
