@@ -406,13 +406,19 @@ impl RankingContext {
             };
             Ok(Some(self.worker.submit(request)))
         })();
+        // The call holds its context until it settles: a JavaScript object collected while its
+        // call runs (nothing refers to it after `context.rankAll(…)`) would otherwise drop the
+        // last reference and dispose the context under the call.
+        let worker = self.worker.clone();
         async move {
-            match queued? {
+            let scores = match queued? {
                 None => Ok(Vec::new()),
                 Some(answer) => answer
                     .await
                     .unwrap_or_else(|_| Err(RerankError::disposed("ranking context"))),
-            }
+            };
+            drop(worker);
+            scores
         }
     }
 }
