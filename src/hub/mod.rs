@@ -2,9 +2,10 @@
 //! `hf:<owner>/<repo>[@<revision>]:<quant>` and `hf:<owner>/<repo>[@<revision>]`.
 //!
 //! A URI resolves to a file in the standard Hugging Face cache
-//! (`<cache>/models--owner--repo/{blobs,snapshots,refs}`, the layout `huggingface_hub` uses), downloaded once. The download is done here on `ureq`: the `hf-hub`
-//! crate's blocking client can neither be stopped nor time out a stalled connection, and its
-//! file lock gives up after 5 s. What this module does: the `HF_HUB_CACHE`/`HF_TOKEN`/
+//! (`<cache>/models--owner--repo/{blobs,snapshots,refs}`, the layout `huggingface_hub` uses),
+//! downloaded once. The download is done here on `ureq`: the `hf-hub` crate's blocking client
+//! can neither be stopped nor time out a stalled connection, and its file lock gives up after
+//! 5 s. What this module does: the `HF_HUB_CACHE`/`HF_TOKEN`/
 //! `HF_HUB_OFFLINE` variables, a cache-first lookup that makes no request, revisions, quant
 //! selection, split GGUFs (every shard is fetched), a `Range` resume of the `.part` file, a
 //! download that an abort stops and a stall times out, a wait for another process that
@@ -12,10 +13,9 @@
 //!
 //! Anything that does not start with `hf:` is a plain path and never touches the network.
 //!
-//! The module follows a resolution's steps: [`uri`] parses, [`settings`] reads the
-//! environment, [`cache`] knows the cache's layout and picks a file, [`client`] talks to the hub
-//! and downloads, [`download`] makes that stoppable and guards one download of a file with a
-//! lock.
+//! The module follows a resolution's steps: `uri` parses, `settings` reads the environment,
+//! `cache` knows the cache's layout and picks a file, `client` talks to the hub and downloads,
+//! `download` makes that stoppable and guards one download of a file with a lock.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
