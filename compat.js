@@ -760,6 +760,29 @@ function modelPathOf(model) {
   throw invalidArg('model must be a path or a model object with the path it was loaded from (_modelPath, modelPath, path or filename)')
 }
 
+/**
+ * The argument of the package's own createRankingContext (index.js) as the path the engine
+ * takes: a string as is (a path or a hf: URI), else the first string among a model object's
+ * `_modelPath` (node-llama-cpp's LlamaModel keeps the full path there; its `filename` is the
+ * base name), `modelPath`, `path` and `filename`. Throws ERR_INVALID_ARG_VALUE.
+ */
+function modelArgumentPath(model) {
+  if (typeof model === 'string') return model
+  if (model !== null && typeof model === 'object') {
+    for (const key of ['_modelPath', 'modelPath', 'path', 'filename']) {
+      let value
+      try {
+        value = model[key]
+      } catch {
+        continue // a throwing getter names no path
+      }
+      if (typeof value === 'string') return value
+    }
+    throw invalidArg("model must be a path or an object with a filename (such as node-llama-cpp's LlamaModel)")
+  }
+  throw invalidArg(`model must be a path or a model object, got ${model === null ? 'null' : typeof model}`)
+}
+
 /** Engine models loaded for node-llama-cpp models: one per file and load options, counted. */
 const sharedModels = new Map()
 
@@ -849,6 +872,8 @@ async function createRankingContext(model, options) {
 module.exports = {
   /** @internal how many engine models node-llama-cpp-made contexts hold (tests) */
   _sharedModelCount: () => sharedModels.size,
+  /** @internal the path the engine takes for createRankingContext's model argument (index.js) */
+  modelArgumentPath,
   getLlama,
   createRankingContext,
   Llama,

@@ -8,10 +8,28 @@ try {
   throw require('./lib/platform.cjs').missingAddonError(error)
 }
 
+const binding = require('./binding.js')
+
 // process.exit() and uncaught errors skip the teardown that stops the context threads; without
 // this, exit() could run llama.cpp's static destructors under a running decode and crash.
+// releaseForExit is internal: a static of RankingContext left out of the types.
 const { isMainThread } = require('node:worker_threads')
-process.once('exit', () => require('./binding.js').releaseForExit(isMainThread))
+const { releaseForExit } = binding.RankingContext
+process.once('exit', () => releaseForExit(isMainThread))
+
+// The native createRankingContext takes a path (or a hf: URI); a model object such as
+// node-llama-cpp's LlamaModel gives its path through the compat layer. compat.js requires this
+// file, so it is loaded on first use.
+const nativeCreateRankingContext = binding.createRankingContext
+binding.createRankingContext = function createRankingContext(model, options) {
+  let modelPath
+  try {
+    modelPath = require('./compat.js').modelArgumentPath(model)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  return nativeCreateRankingContext(modelPath, options)
+}
 
 // Written as a re-export so that Node's ESM loader sees the named exports (import { loadModel }).
 module.exports = require('./binding.js')

@@ -6,8 +6,15 @@ cd "$(dirname "$0")/.."
 # LLAMA_RERANK_CPU's cargo settings, as scripts/setup.sh builds with them.
 cpu_env="$(node lib/cpu_build.cjs --shell)"
 eval "$cpu_env"
-# --target as `napi build` passes it: the tests then reuse the addon build's llama.cpp objects.
-cargo test --release --no-default-features --target "$(rustc -vV | sed -n 's/^host: //p')" \
+# --target as `napi build` passes it: clippy and the tests then reuse the addon build's
+# llama.cpp objects.
+host="$(rustc -vV | sed -n 's/^host: //p')"
+# Clippy over every target, with the napi layer (default features) and without it.
+cargo clippy --release --all-targets --target "$host" \
+  ${LLAMA_RERANK_CARGO_FEATURES:+--features "$LLAMA_RERANK_CARGO_FEATURES"} --quiet -- -D warnings
+cargo clippy --release --no-default-features --all-targets --target "$host" \
+  ${LLAMA_RERANK_CARGO_FEATURES:+--features "$LLAMA_RERANK_CARGO_FEATURES"} --quiet -- -D warnings
+cargo test --release --no-default-features --target "$host" \
   ${LLAMA_RERANK_CARGO_FEATURES:+--features "$LLAMA_RERANK_CARGO_FEATURES"} --quiet
 
 # Bun comes from npm (the `bun` dev dependency). Without it the run fails: it never skips.

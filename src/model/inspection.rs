@@ -1,6 +1,6 @@
 //! What a GGUF file says about itself, reduced to what decides how it is scored.
 
-use crate::gguf::GgufHeader;
+use super::gguf::GgufHeader;
 
 /// Architectures whose attention is bidirectional: BERT-like encoders used as cross-encoders.
 pub const ENCODER_ARCHITECTURES: &[&str] = &[
@@ -126,22 +126,6 @@ impl ModelInspection {
             has_token_types: header.has_tensor("token_types.weight"),
             architecture,
         })
-    }
-
-    /// The model family, from the architecture and the tokenizer: `"bert"`, `"xlm-roberta"`,
-    /// `"roberta"`, `"distilbert"`, `"modernbert"`, `"jina-bert-v2"`, a judge preset's name,
-    /// or the architecture itself.
-    pub fn family(&self) -> String {
-        if let Some(judge) = crate::judge::JudgePreset::for_model(self) {
-            return judge.name.into();
-        }
-        match (self.architecture.as_str(), self.tokenizer_model.as_deref()) {
-            ("bert", _) if self.is_distilbert() => "distilbert".into(),
-            ("bert", Some("t5")) => "xlm-roberta".into(),
-            ("bert", Some("gpt2")) => "roberta".into(),
-            ("modern-bert", _) => "modernbert".into(),
-            (arch, _) => arch.into(),
-        }
     }
 
     /// A DistilBERT sequence classifier: a BERT-architecture file with a `cls` dense layer

@@ -1,4 +1,6 @@
-//! Every `unsafe` block of the crate lives here.
+//! Every `unsafe` block of the crate that calls llama.cpp, ggml or the OS lives here, each
+//! with a `// SAFETY:` line (the one other is napi's `AbortSignal` conversion, in the napi
+//! layer: `tests/layout.rs` checks both).
 //!
 //! llama.cpp reports why it refused a file only through its log callback; this module
 //! installs a callback that keeps the last error lines of the calling thread, so that a
@@ -16,6 +18,8 @@ thread_local! {
 
 static FORWARD_TO_STDERR: AtomicBool = AtomicBool::new(false);
 
+// SAFETY: only llama.cpp calls it, as its log callback, with a level and a NUL-terminated
+// line (or null) valid for the call.
 unsafe extern "C" fn record_log(
     level: llama_cpp_sys_2::ggml_log_level,
     text: *const c_char,
@@ -59,63 +63,14 @@ pub fn take_error_lines() -> Vec<String> {
     ERROR_LINES.with(|lines| std::mem::take(&mut *lines.borrow_mut()))
 }
 
-/// An `AbortSignal` argument: whether it was already aborted, and a flag set on abort.
-///
-/// napi's own `AbortSignal` only cancels work that has not started and does not tell
-/// whether the signal is already aborted; this reads `signal.aborted` first, then registers
-/// through napi's `AbortSignal` so that a later `abort()` sets the flag the context thread
-/// polls between batches.
-#[cfg(feature = "node")]
-pub struct SignalHandle {
-    flag: std::sync::Arc<AtomicBool>,
-}
-
-#[cfg(feature = "node")]
-impl SignalHandle {
-    pub fn flag(&self) -> std::sync::Arc<AtomicBool> {
-        self.flag.clone()
-    }
-}
-
-#[cfg(feature = "node")]
-impl napi::bindgen_prelude::TypeName for SignalHandle {
-    fn type_name() -> &'static str {
-        "AbortSignal"
-    }
-    fn value_type() -> napi::ValueType {
-        napi::ValueType::Object
-    }
-}
-
-#[cfg(feature = "node")]
-impl napi::bindgen_prelude::FromNapiValue for SignalHandle {
-    // SAFETY: called by napi with a live `env` and a value of that env, which are passed on
-    // unchanged to napi's own conversions.
-    unsafe fn from_napi_value(
-        env: napi::sys::napi_env,
-        value: napi::sys::napi_value,
-    ) -> napi::Result<Self> {
-        use napi::bindgen_prelude::{AbortSignal, Object};
-        // SAFETY: as above: the same env and value, converted by napi's checked conversion.
-        let object = unsafe { Object::from_napi_value(env, value) }?;
-        let aborted: bool = object.get("aborted")?.unwrap_or(false);
-        let flag = std::sync::Arc::new(AtomicBool::new(aborted));
-        // SAFETY: as above.
-        let signal = unsafe { AbortSignal::from_napi_value(env, value) }?;
-        let on_abort = flag.clone();
-        signal.on_abort(move || on_abort.store(true, Ordering::Release));
-        Ok(Self { flag })
-    }
-}
-
 /// llama.cpp's system info line: each backend's compiled features, e.g.
 /// `"CPU : SSE3 = 1 | AVX = 1 | AVX2 = 1 | …"`.
 pub fn system_info() -> String {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: llama_print_system_info returns a pointer to a static buffer that it fills on
     // each call; it is copied out at once. Calls are serialised by the mutex, since the buffer
     // is shared.
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let ptr = unsafe { llama_cpp_sys_2::llama_print_system_info() };
     if ptr.is_null() {
         return String::new();
@@ -151,6 +106,8 @@ impl DecodeInterrupt {
     }
 }
 
+// SAFETY: only llama.cpp calls it, as the abort callback `with_abort_callback` sets, with the
+// data pointer set there.
 unsafe extern "C" fn decode_interrupted(data: *mut c_void) -> bool {
     if data.is_null() {
         return false;

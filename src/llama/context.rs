@@ -1,274 +1,24 @@
-//! The llama.cpp side: loading a model, creating a scoring context, evaluating batches.
+//! A scoring context: a llama.cpp context sized to what calls need, the batches of a call
+//! evaluated in it, and each document's output read and turned into a score.
 //!
-//! Nothing here knows about Node. A [`LoadedModel`] is shared through `Arc`; a
-//! [`ScoringContext`] owns one `Arc` of its model next to the llama.cpp context that borrows
+//! A [`ScoringContext`] owns one `Arc` of its model next to the llama.cpp context that borrows
 //! it (through `self_cell`), so the model is freed only after the last context is gone.
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
 use llama_cpp_2::context::LlamaContext;
-use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
-use crate::batch_scheduler::{BatchScheduler, Plan};
-use crate::compute_backend::ComputePlacement;
+use super::backend::backend;
+use super::batch::{deduplicate, shared_prefix_len, BatchLimits, CallLayout};
+use super::ffi::DecodeInterrupt;
+use super::model::LoadedModel;
 use crate::error::{ErrorCode, RerankError, Result};
-use crate::ffi::DecodeInterrupt;
-use crate::gguf::{GgufError, GgufHeader};
-use crate::label_head::LabelHead;
-use crate::model_inspection::ModelInspection;
-use crate::prompt::{PairTokens, TokenId, Vocabulary};
-use crate::scoring::{ModelOutput, ScoreSource, ScoringMethod, ScoringPlan};
-
-/// The process-wide llama.cpp backend, initialised on first use.
-pub fn backend() -> &'static LlamaBackend {
-    &initialised_backend().0
-}
-
-/// The backend and whether a CPU backend could be registered for it (a portable build loads
-/// its CPU module first).
-fn initialised_backend() -> &'static (LlamaBackend, std::result::Result<(), String>) {
-    static BACKEND: OnceLock<(LlamaBackend, std::result::Result<(), String>)> = OnceLock::new();
-    BACKEND.get_or_init(|| {
-        let verbose =
-            std::env::var_os("LLAMA_RERANK_VERBOSE").is_some_and(|v| !v.is_empty() && v != "0");
-        crate::ffi::install_log_callback(verbose);
-        let cpu = crate::compute_backend::register_cpu_backend();
-        // A second init (another copy of llama.cpp in the process) is harmless: the backend
-        // value carries no state.
-        (LlamaBackend::init().unwrap_or(LlamaBackend {}), cpu)
-    })
-}
-
-/// The backend, or `ERR_CPU_BACKEND_MISSING` when no CPU backend could be registered.
-pub fn ready_backend() -> Result<&'static LlamaBackend> {
-    let (backend, cpu) = initialised_backend();
-    cpu.as_ref().map(|()| backend).map_err(|why| {
-        RerankError::new(
-            ErrorCode::CpuBackendMissing,
-            format!("llama.cpp cannot run on this CPU: {why}"),
-        )
-    })
-}
-
-/// Options for loading a model.
-#[derive(Debug, Clone, Default)]
-pub struct ModelLoadOptions {
-    pub gpu_layers: Option<u32>,
-    pub use_mmap: Option<bool>,
-}
-
-/// A model in memory with what was learnt about it at load.
-pub struct LoadedModel {
-    pub model: LlamaModel,
-    pub path: PathBuf,
-    pub inspection: ModelInspection,
-    pub file_size: u64,
-    /// Set when the file's pooled yes/no head is a slice of its LM head: it is then read off
-    /// the last token's logits instead of through llama.cpp's pooling.
-    pub label_head: Option<LabelHead>,
-    /// Where the layers run (CPU, or a GPU backend and how many layers it holds).
-    pub placement: ComputePlacement,
-    controls: Vec<(String, TokenId)>,
-    pair: PairTokens,
-}
-
-impl std::fmt::Debug for LoadedModel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedModel")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Reads and validates a file's header, mapping failures to stable codes.
-pub fn inspect_file(path: &Path) -> Result<(GgufHeader, ModelInspection)> {
-    let display = path.display();
-    match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(RerankError::new(
-                ErrorCode::ModelNotFound,
-                format!("model file not found: {display}"),
-            ))
-        }
-        Ok(m) if m.is_dir() => {
-            return Err(RerankError::new(
-                ErrorCode::ModelLoad,
-                format!("{display} is a directory, not a model file"),
-            ))
-        }
-        _ => {}
-    }
-    let header = GgufHeader::read(path).map_err(|e| {
-        let code = match &e {
-            GgufError::NotGguf => ErrorCode::NotGguf,
-            GgufError::Corrupt(_) | GgufError::UnsupportedVersion(_) => ErrorCode::ModelCorrupt,
-            GgufError::Io(_) => ErrorCode::ModelLoad,
-        };
-        RerankError::new(code, format!("cannot load {display}")).caused_by(&e)
-    })?;
-    let inspection = ModelInspection::from_header(&header).map_err(|why| {
-        RerankError::new(ErrorCode::ModelCorrupt, format!("cannot load {display}")).with_cause(why)
-    })?;
-    Ok((header, inspection))
-}
-
-impl LoadedModel {
-    /// Loads the model at `path`. `abort` is polled during the load.
-    /// Holds an exit-gate pass throughout, so a process exit waits for (and stops) the load.
-    pub fn load(path: &Path, options: &ModelLoadOptions, abort: Arc<AtomicBool>) -> Result<Self> {
-        let _pass = crate::exit_gate::GATE.enter()?;
-        let (header, inspection) = inspect_file(path)?;
-        let backend = ready_backend()?;
-        let mut params = LlamaModelParams::default();
-        if let Some(n) = options.gpu_layers {
-            params = params.with_n_gpu_layers(n);
-        }
-        if let Some(m) = options.use_mmap {
-            params = params.with_use_mmap(m);
-        }
-        let abort_in_load = abort.clone();
-        // Stops at the next progress callback on abort, or when the process starts exiting.
-        params = params.with_progress_callback(move |_| {
-            !abort_in_load.load(Ordering::Relaxed) && !crate::exit_gate::GATE.exiting()
-        });
-        crate::ffi::take_error_lines();
-        let loaded = LlamaModel::load_from_file(backend, path, &params);
-        let lines = crate::ffi::take_error_lines();
-        if abort.load(Ordering::Relaxed) || crate::exit_gate::GATE.exiting() {
-            return Err(RerankError::aborted());
-        }
-        let model = loaded.map_err(|e| {
-            let mut err = RerankError::new(
-                ErrorCode::ModelLoad,
-                format!("llama.cpp could not load {}", path.display()),
-            );
-            for line in lines {
-                err = err.with_cause(line);
-            }
-            err.caused_by(&e)
-        })?;
-        let (controls, pair) = vocabulary_tables(&model);
-        let placement = ComputePlacement::for_model(model.n_layer(), options.gpu_layers);
-        let mut loaded = Self {
-            model,
-            path: path.to_owned(),
-            inspection,
-            file_size: header.file_size,
-            label_head: None,
-            placement,
-            controls,
-            pair,
-        };
-        let label_head = LabelHead::detect(path, &header, &loaded.inspection, |label| {
-            loaded.single_token(label)
-        });
-        loaded.label_head = label_head;
-        Ok(loaded)
-    }
-
-    /// The context length the model was trained for.
-    pub fn trained_context_length(&self) -> u32 {
-        self.model.n_ctx_train()
-    }
-
-    /// The text's tokens as node-llama-cpp's `model.tokenize(text, specialTokens)` gives them:
-    /// no BOS or EOS added; with `special`, the text of control tokens (`<|im_end|>`) becomes
-    /// those tokens, otherwise it stays text.
-    pub fn tokenize_text(&self, text: &str, special: bool) -> Vec<TokenId> {
-        if text.is_empty() {
-            return Vec::new();
-        }
-        self.model
-            .vocab()
-            .tokenize(text.as_bytes(), false, special)
-            .into_iter()
-            .map(|t| t.0)
-            .collect()
-    }
-
-    /// The text of `tokens` (llama.cpp's detokenizer); control tokens are rendered only with
-    /// `special`. An id outside the vocabulary is `ERR_INVALID_ARG_VALUE` (llama.cpp would
-    /// abort the process).
-    pub fn detokenize(&self, tokens: &[TokenId], special: bool) -> Result<String> {
-        let vocab = self.model.vocab();
-        let n_tokens = vocab.n_tokens();
-        if let Some(bad) = tokens.iter().find(|&&t| t < 0 || t >= n_tokens) {
-            return Err(RerankError::invalid(format!(
-                "token {bad} is not in the vocabulary (0 to {})",
-                n_tokens - 1
-            )));
-        }
-        if tokens.is_empty() {
-            return Ok(String::new());
-        }
-        let ids: Vec<LlamaToken> = tokens.iter().map(|&t| LlamaToken(t)).collect();
-        let bytes = vocab.detokenize(&ids, false, special);
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
-    }
-
-    /// The id of `word` if it is a single token.
-    pub fn single_token(&self, word: &str) -> Option<TokenId> {
-        match self.tokenize_plain(word).as_slice() {
-            [t] => Some(*t),
-            _ => None,
-        }
-    }
-}
-
-fn vocabulary_tables(model: &LlamaModel) -> (Vec<(String, TokenId)>, PairTokens) {
-    let vocab = model.vocab();
-    let mut controls = Vec::new();
-    for token in vocab.tokens() {
-        if vocab.is_control(token) {
-            let piece = vocab.token_to_piece(token, true, None);
-            if let Ok(text) = String::from_utf8(piece) {
-                if !text.is_empty() {
-                    controls.push((text, token.0));
-                }
-            }
-        }
-    }
-    let present = |t: LlamaToken| (t.0 >= 0).then_some(t.0);
-    let pair = PairTokens {
-        bos: if vocab.should_add_bos() {
-            present(vocab.bos())
-        } else {
-            None
-        },
-        eos: if vocab.should_add_eos() {
-            present(vocab.eos())
-        } else {
-            None
-        },
-        sep: if vocab.should_add_sep() {
-            present(vocab.sep())
-        } else {
-            None
-        },
-    };
-    (controls, pair)
-}
-
-impl Vocabulary for LoadedModel {
-    fn tokenize_plain(&self, text: &str) -> Vec<TokenId> {
-        self.tokenize_text(text, false)
-    }
-    fn control_tokens(&self) -> &[(String, TokenId)] {
-        &self.controls
-    }
-    fn pair_tokens(&self) -> PairTokens {
-        self.pair
-    }
-}
+use crate::prompt::TokenId;
+use crate::scoring::{LabelHead, ModelOutput, NonFiniteScore, ScoringPlan};
 
 /// Options that shape a scoring context.
 #[derive(Debug, Clone)]
@@ -328,8 +78,8 @@ pub struct ScoringContext {
     model: Arc<LoadedModel>,
     live: Option<LiveContext>,
     settings: ContextSettings,
-    /// The judge's positive and negative token of an LM-head plan.
-    judge_tokens: Option<(TokenId, Option<TokenId>)>,
+    /// What is read from llama.cpp for each document.
+    readout: Readout,
     last_stats: CallStats,
     interrupt: Arc<DecodeInterrupt>,
 }
@@ -342,71 +92,26 @@ pub trait BatchObserver {
     fn after_batch(&mut self, done: usize, total: usize) -> Result<()>;
 }
 
-/// How one call is laid out in the KV cache.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallLayout {
-    /// Tokens shared by every sequence, evaluated once into sequence 0.
-    pub prefix: usize,
-    /// The decode calls for the rest of each sequence.
-    pub plan: Plan,
-    /// KV cells the call needs at most.
-    pub kv_needed: usize,
+/// What a context reads from llama.cpp for each document, fixed at its creation from the
+/// scoring plan and the model.
+#[derive(Debug, Clone)]
+enum Readout {
+    /// llama.cpp's RANK pooling through the classifier head (embeddings mode).
+    Pooled,
+    /// A pooled yes/no head computed from the last token's logits: the head's rows are the LM
+    /// head's rows for its labels (see [`LabelHead`]).
+    LabelHead(LabelHead),
+    /// The judge's positive (and negative) token's logit at the last token.
+    JudgeLogits {
+        positive: TokenId,
+        negative: Option<TokenId>,
+    },
 }
 
-/// The longest token prefix shared by all sequences, leaving each at least one token.
-pub fn shared_prefix_len<S: AsRef<[TokenId]>>(sequences: &[S]) -> usize {
-    let Some(first) = sequences.first().map(AsRef::as_ref) else {
-        return 0;
-    };
-    let mut len = first.len();
-    for s in &sequences[1..] {
-        len = len.min(
-            first
-                .iter()
-                .zip(s.as_ref())
-                .take_while(|(a, b)| a == b)
-                .count(),
-        );
-    }
-    let shortest = sequences
-        .iter()
-        .map(|s| s.as_ref().len())
-        .min()
-        .unwrap_or(0);
-    len.min(shortest.saturating_sub(1))
-}
-
-/// The distinct sequences in first-seen order, how many inputs each stands for, and the
-/// distinct sequence of every input.
-fn deduplicate(sequences: &[Vec<TokenId>]) -> (Vec<&[TokenId]>, Vec<usize>, Vec<usize>) {
-    let mut index: HashMap<&[TokenId], usize> = HashMap::new();
-    let mut unique: Vec<&[TokenId]> = Vec::new();
-    let mut copies: Vec<usize> = Vec::new();
-    let of_input = sequences
-        .iter()
-        .map(|s| {
-            *index
-                .entry(s.as_slice())
-                .and_modify(|&mut u| copies[u] += 1)
-                .or_insert_with(|| {
-                    unique.push(s);
-                    copies.push(1);
-                    unique.len() - 1
-                })
-        })
-        .collect();
-    (unique, copies, of_input)
-}
-
-impl ScoringContext {
-    /// Tokens per micro-batch of causal models at most.
-    const MAX_CAUSAL_UBATCH: u32 = 128;
-
-    pub fn new(model: Arc<LoadedModel>, settings: ContextSettings) -> Result<Self> {
-        let plan = settings.plan;
-        let judge_tokens = match (plan.method, plan.source) {
-            (ScoringMethod::YesNo, ScoreSource::LmHead) => {
-                let judge = plan.judge.unwrap_or(&crate::judge::QWEN3_RERANKER);
+impl Readout {
+    fn new(plan: ScoringPlan, model: &LoadedModel) -> Result<Self> {
+        match plan {
+            ScoringPlan::Judge(judge) => {
                 let single = |word: &str| {
                     model.single_token(word).ok_or_else(|| {
                         RerankError::new(
@@ -418,17 +123,67 @@ impl ScoringContext {
                         )
                     })
                 };
-                let positive = single(judge.positive)?;
-                let negative = judge.negative.map(single).transpose()?;
-                Some((positive, negative))
+                Ok(Readout::JudgeLogits {
+                    positive: single(judge.positive)?,
+                    negative: judge.negative.map(single).transpose()?,
+                })
             }
-            _ => None,
-        };
+            ScoringPlan::PooledYesNo { .. } => Ok(match &model.label_head {
+                Some(head) => Readout::LabelHead(head.clone()),
+                None => Readout::Pooled,
+            }),
+            ScoringPlan::Classifier | ScoringPlan::LabelSoftmax { .. } => Ok(Readout::Pooled),
+        }
+    }
+
+    /// Whether llama.cpp's RANK pooling computes the score (embeddings mode).
+    fn is_pooled(&self) -> bool {
+        matches!(self, Readout::Pooled)
+    }
+
+    /// The score of sequence `seq`, whose last token has index `last_index` in the batch just
+    /// decoded; the inner `Err` is a non-finite value.
+    fn score(
+        &self,
+        plan: ScoringPlan,
+        ctx: &LlamaContext,
+        seq: i32,
+        last_index: i32,
+    ) -> Result<std::result::Result<f64, NonFiniteScore>> {
+        Ok(match self {
+            Readout::Pooled => {
+                let values = ctx.embeddings_seq_ith(seq).map_err(|e| {
+                    RerankError::new(ErrorCode::Decode, "llama.cpp returned no pooled output")
+                        .with_cause(e.to_string())
+                })?;
+                plan.score(ModelOutput::Pooled(values))
+            }
+            Readout::LabelHead(head) => {
+                let values = head.pooled_values(ctx.get_logits_ith(last_index));
+                plan.score(ModelOutput::Pooled(&values))
+            }
+            Readout::JudgeLogits { positive, negative } => {
+                let logits = ctx.get_logits_ith(last_index);
+                plan.score(ModelOutput::JudgeLogits {
+                    positive: logits[*positive as usize],
+                    negative: negative.map(|n| logits[n as usize]),
+                })
+            }
+        })
+    }
+}
+
+impl ScoringContext {
+    /// Tokens per micro-batch of causal models at most.
+    const MAX_CAUSAL_UBATCH: u32 = 128;
+
+    pub fn new(model: Arc<LoadedModel>, settings: ContextSettings) -> Result<Self> {
+        let readout = Readout::new(settings.plan, &model)?;
         let mut context = Self {
             model,
             live: None,
             settings,
-            judge_tokens,
+            readout,
             last_stats: CallStats::default(),
             interrupt: Arc::default(),
         };
@@ -475,15 +230,7 @@ impl ScoringContext {
 
     /// Whether llama.cpp's RANK pooling computes the score (embeddings mode).
     fn pooled(&self) -> bool {
-        self.settings.plan.source == ScoreSource::PooledHead && self.label_head().is_none()
-    }
-
-    /// The pooled head read off the LM head, when the file allows it.
-    fn label_head(&self) -> Option<&LabelHead> {
-        match (self.settings.plan.method, self.settings.plan.source) {
-            (ScoringMethod::YesNo, ScoreSource::PooledHead) => self.model.label_head.as_ref(),
-            _ => None,
-        }
+        self.readout.is_pooled()
     }
 
     fn batch_tokens(&self) -> u32 {
@@ -515,16 +262,16 @@ impl ScoringContext {
                 _ => 0,
             }
         };
-        let scheduler = BatchScheduler {
+        let limits = BatchLimits {
             max_tokens: self.batch_tokens() as usize,
-            max_sequences: Self::DOCUMENTS_PER_CALL as usize,
+            max_documents: Self::DOCUMENTS_PER_CALL as usize,
             split: !self.is_encoder(),
         };
         let lengths: Vec<usize> = sequences
             .iter()
             .map(|s| s.as_ref().len() - prefix)
             .collect();
-        let plan = scheduler.plan(&lengths);
+        let plan = limits.plan(&lengths);
         let kv_needed = prefix + plan.max_cells;
         CallLayout {
             prefix,
@@ -586,8 +333,8 @@ impl ScoringContext {
             // llama.cpp's CPU flash attention rounds queries to f16, which moves scores by
             // ~3e-4; exact attention keeps them within ~1e-5 of the reference.
             .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
-        let (params, _) = crate::ffi::with_abort_callback(params, &self.interrupt);
-        crate::ffi::take_error_lines();
+        let (params, _) = super::ffi::with_abort_callback(params, &self.interrupt);
+        super::ffi::take_error_lines();
         let cell = ContextCell::try_new(self.model.clone(), |m| {
             m.model.new_context(backend(), params)
         })
@@ -596,7 +343,7 @@ impl ScoringContext {
                 ErrorCode::ContextCreate,
                 format!("llama.cpp could not create a context of {wanted} tokens"),
             );
-            for line in crate::ffi::take_error_lines() {
+            for line in super::ffi::take_error_lines() {
                 err = err.with_cause(line);
             }
             err.caused_by(&e)
@@ -660,8 +407,7 @@ impl ScoringContext {
         };
         let plan = self.settings.plan;
         let pooled = self.pooled();
-        let judge_tokens = self.judge_tokens;
-        let label_head = self.label_head().cloned();
+        let readout = &self.readout;
         let live = self.live.as_mut().expect("ensure_kv created a context");
         let n_batch = live.cell.borrow_dependent().n_batch() as usize;
         let batch = &mut live.batch;
@@ -696,7 +442,7 @@ impl ScoringContext {
                             .map_err(|e| internal(e.to_string()))?;
                     }
                     let (from, to) = (prefix + piece.start, prefix + piece.end);
-                    for (pos, &t) in sequences[piece.sequence]
+                    for (pos, &t) in sequences[piece.document]
                         .iter()
                         .enumerate()
                         .take(to)
@@ -708,32 +454,12 @@ impl ScoringContext {
                             .map_err(add_error)?;
                     }
                     if piece.last {
-                        finishing.push((piece.sequence, seq, batch.n_tokens() - 1));
+                        finishing.push((piece.document, seq, batch.n_tokens() - 1));
                     }
                 }
                 ctx.decode(batch).map_err(|e| decode_failed(&e, observer))?;
                 for &(idx, seq, last_index) in &finishing {
-                    let read = if pooled {
-                        let values = ctx.embeddings_seq_ith(seq).map_err(|e| {
-                            RerankError::new(
-                                ErrorCode::Decode,
-                                "llama.cpp returned no pooled output",
-                            )
-                            .with_cause(e.to_string())
-                        })?;
-                        plan.score(ModelOutput::Pooled(values))
-                    } else if let Some(head) = &label_head {
-                        let values = head.pooled_values(ctx.get_logits_ith(last_index));
-                        plan.score(ModelOutput::Pooled(&values))
-                    } else {
-                        let (positive, negative) =
-                            judge_tokens.expect("lm-head plans carry the judge's tokens");
-                        let logits = ctx.get_logits_ith(last_index);
-                        plan.score(ModelOutput::JudgeLogits {
-                            positive: logits[positive as usize],
-                            negative: negative.map(|n| logits[n as usize]),
-                        })
-                    };
+                    let read = readout.score(plan, ctx, seq, last_index)?;
                     scores[idx] = read.map_err(|bad| {
                         RerankError::new(
                             ErrorCode::NonFiniteScore,
@@ -778,32 +504,8 @@ fn decode_failed(e: &dyn std::error::Error, observer: &mut dyn BatchObserver) ->
 
 fn decode_error(e: &dyn std::error::Error) -> RerankError {
     let mut err = RerankError::new(ErrorCode::Decode, "llama.cpp failed to evaluate a batch");
-    for line in crate::ffi::take_error_lines() {
+    for line in super::ffi::take_error_lines() {
         err = err.with_cause(line);
     }
     err.with_cause(e.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{deduplicate, shared_prefix_len};
-
-    #[test]
-    fn duplicates_are_evaluated_once() {
-        let inputs = vec![vec![1, 2], vec![3], vec![1, 2], vec![1, 2], vec![3, 4]];
-        let (unique, copies, of_input) = deduplicate(&inputs);
-        assert_eq!(unique, vec![&[1, 2][..], &[3][..], &[3, 4][..]]);
-        assert_eq!(copies, vec![3, 1, 1]);
-        assert_eq!(of_input, vec![0, 1, 0, 0, 2]);
-    }
-
-    #[test]
-    fn shared_prefix_leaves_one_token_each() {
-        assert_eq!(shared_prefix_len(&[vec![1, 2, 3, 4], vec![1, 2, 3, 5]]), 3);
-        assert_eq!(shared_prefix_len(&[vec![1, 2, 3], vec![1, 2, 3]]), 2);
-        assert_eq!(shared_prefix_len(&[vec![1, 2, 3], vec![1, 2]]), 1);
-        assert_eq!(shared_prefix_len(&[vec![9], vec![1, 2]]), 0);
-        assert_eq!(shared_prefix_len(&[vec![1, 2, 3]]), 2);
-        assert_eq!(shared_prefix_len::<Vec<i32>>(&[]), 0);
-    }
 }

@@ -7,11 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::engine::{BatchObserver, CallStats, ContextSettings, LoadedModel, ScoringContext};
 use crate::error::{ErrorCode, RerankError, Result};
-use crate::judge::{JudgePrompt, QWEN3_RERANKER};
+use crate::llama::{BatchObserver, CallStats, ContextSettings, LoadedModel, ScoringContext};
 use crate::prompt::{EncodedPair, OverflowPolicy, PromptBuilder, PromptTemplate};
-use crate::scoring::{ScoringMethod, ScoringPlan, ScoringRequest};
+use crate::scoring::{JudgePrompt, ScoringMethod, ScoringPlan, ScoringRequest};
 
 /// Default upper bound of the context size, whatever the model was trained for.
 pub const DEFAULT_MAX_CONTEXT: u32 = 8192;
@@ -66,20 +65,19 @@ impl ContextShared {
         options: ContextOptions,
     ) -> Result<Self> {
         let plan = match options.scoring {
-            Some(m) if m != default_plan.method => {
+            Some(m) if m != default_plan.method() => {
                 ScoringPlan::detect(&model.inspection, &ScoringRequest::method(Some(m)))?
             }
             _ => default_plan,
         };
-        let judge = plan.judge.unwrap_or(&QWEN3_RERANKER);
-        let (template, default_instruction) = match (plan.method, options.template) {
-            (ScoringMethod::Classifier, Some(_)) => {
+        let (template, default_instruction) = match (plan.judge(), options.template) {
+            (None, Some(_)) => {
                 return Err(RerankError::invalid(
                     "template applies to yes-no scoring only; cross-encoders take the pair as is",
                 ))
             }
-            (ScoringMethod::Classifier, None) => (PromptTemplate::Pair, ""),
-            (ScoringMethod::YesNo, custom) => match (&judge.prompt, custom) {
+            (None, None) => (PromptTemplate::Pair, ""),
+            (Some(judge), custom) => match (&judge.prompt, custom) {
                 (JudgePrompt::Template { default_instruction, .. }, Some(t)) => {
                     (PromptTemplate::Text(t), *default_instruction)
                 }
@@ -315,13 +313,15 @@ impl Drop for ContextWorker {
     }
 }
 
-struct Checks<'a> {
+/// What stops a running call between its batches (its abort signal, the context's disposal)
+/// and reports its progress.
+struct CallStops<'a> {
     shared: &'a ContextShared,
     abort: &'a AtomicBool,
     progress: Option<ProgressSink>,
 }
 
-impl Checks<'_> {
+impl CallStops<'_> {
     fn check(&self) -> Result<()> {
         if self.abort.load(Ordering::Acquire) {
             return Err(RerankError::aborted());
@@ -333,7 +333,7 @@ impl Checks<'_> {
     }
 }
 
-impl BatchObserver for Checks<'_> {
+impl BatchObserver for CallStops<'_> {
     fn before_batch(&mut self) -> Result<()> {
         self.check()
     }
@@ -362,12 +362,12 @@ fn run(
         abort,
         progress,
     } = request;
-    let mut checks = Checks {
+    let mut stops = CallStops {
         shared,
         abort: &abort,
         progress,
     };
-    checks.check()?;
+    stops.check()?;
     let mut sequences = Vec::with_capacity(documents.len());
     for (i, document) in documents.iter().enumerate() {
         let encoded = shared
@@ -378,14 +378,14 @@ fn run(
             })?;
         sequences.push(encoded.tokens);
         if i % 64 == 63 {
-            checks.check()?;
+            stops.check()?;
         }
     }
     // The same flags also stop a decode that is running, within one node of its graph.
     context
         .interrupt()
         .watch(vec![abort.clone(), shared.disposed.clone()]);
-    let scores = context.score(&sequences, &mut checks);
+    let scores = context.score(&sequences, &mut stops);
     context.interrupt().watch(Vec::new());
     scores
 }

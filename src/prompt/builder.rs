@@ -1,100 +1,10 @@
-//! Building the token sequence for one (query, document) pair.
-//!
-//! The tokenization contract (docs/models.md, "Tokenization"):
-//! - a generative prompt is tokenized as one string, split only at the control tokens that
-//!   the template's own text holds; query, document and instruction are plain text, so a
-//!   document holding `<|im_end|>` never injects a control token;
-//! - cross-encoders get `[BOS] q [EOS] [SEP]? d [EOS]` following the vocabulary's flags;
-//! - inputs are normalised to NFC first, as the reference tokenizers do;
-//! - an over-long pair is cut from the end of the text run that holds the document (the
-//!   document's tail, then what stands before it), so the template's prefix and suffix stay.
+//! [`PromptBuilder`]: a template parsed once per context, filled per pair.
 
-use unicode_normalization::UnicodeNormalization;
-
-use crate::judge::{PieceLayout, PieceTruncation};
-
-/// The official Qwen3-Reranker judge prompt, with placeholders.
-pub const QWEN3_RERANK_TEMPLATE: &str = concat!(
-    "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct provided. ",
-    "Note that the answer can only be \"yes\" or \"no\".<|im_end|>\n<|im_start|>user\n",
-    "<Instruct>: {{instruction}}\n<Query>: {{query}}\n<Document>: {{document}}",
-    "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
-);
-
-/// The instruction the Qwen3-Reranker authors use when none is given.
-pub const DEFAULT_INSTRUCTION: &str =
-    "Given a web search query, retrieve relevant passages that answer the query";
-
-/// A token id, as llama.cpp numbers them.
-pub type TokenId = i32;
-
-/// What prompt building needs from a tokenizer. The llama.cpp vocabulary implements it;
-/// tests use a toy one.
-pub trait Vocabulary {
-    /// Tokenizes `text` as plain text: no control token is recognised, nothing is added.
-    fn tokenize_plain(&self, text: &str) -> Vec<TokenId>;
-    /// The control tokens a template may name, as (text, id).
-    fn control_tokens(&self) -> &[(String, TokenId)];
-    /// Special tokens and flags for cross-encoder pairs.
-    fn pair_tokens(&self) -> PairTokens;
-}
-
-/// The special tokens around a cross-encoder pair, each present only if the vocabulary
-/// asks for it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PairTokens {
-    pub bos: Option<TokenId>,
-    pub eos: Option<TokenId>,
-    pub sep: Option<TokenId>,
-}
-
-/// How a pair becomes tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PromptTemplate {
-    /// `[BOS] q [EOS] [SEP]? d [EOS]`.
-    Pair,
-    /// A text template with `{{query}}`, `{{document}}` and optionally `{{instruction}}`.
-    Text(String),
-    /// A judge's pieces, each tokenized on its own (see [`crate::judge::PieceLayout`]).
-    Pieces(&'static PieceLayout),
-}
-
-/// What to do with a pair longer than the context.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OverflowPolicy {
-    Truncate,
-    Throw,
-}
-
-/// A pair that does not fit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputTooLong {
-    pub tokens: usize,
-    pub limit: usize,
-    /// True when not even an empty document would fit: the template alone is too long.
-    pub template_too_long: bool,
-}
-
-/// A pair's tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncodedPair {
-    pub tokens: Vec<TokenId>,
-    pub truncated: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    Query,
-    Document,
-    Instruction,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Part {
-    Control(TokenId),
-    Literal(String),
-    Slot(Slot),
-}
+use super::controls::{normalize, parse_template, tokenize_with_controls, Part, Slot};
+use super::pieces::PieceTokens;
+use super::{
+    EncodedPair, InputTooLong, OverflowPolicy, PairTokens, PromptTemplate, TokenId, Vocabulary,
+};
 
 /// A template parsed once per context; [`PromptBuilder::encode`] fills it per pair.
 #[derive(Debug, Clone)]
@@ -109,19 +19,6 @@ enum BuilderKind {
     /// Runs of literal text and slots, separated by control tokens.
     Runs(Vec<Vec<Part>>, Vec<Option<TokenId>>),
     Pieces(PieceTokens),
-}
-
-/// A judge's pieces with the fixed ones tokenized once.
-#[derive(Debug, Clone)]
-struct PieceTokens {
-    layout: &'static PieceLayout,
-    bos: Option<TokenId>,
-    prefix: Vec<TokenId>,
-    separator: Vec<TokenId>,
-    task: Vec<TokenId>,
-    suffix: Vec<TokenId>,
-    /// The instruction used when a call gives none (`None`: the layout's own default).
-    default_instruction: Option<String>,
 }
 
 impl PromptBuilder {
@@ -358,286 +255,25 @@ pub fn longest_first(first: usize, second: usize, budget: usize) -> (usize, usiz
     }
 }
 
-/// The longest control token that `text` starts with.
-fn control_at<'c>(text: &str, controls: &'c [(String, TokenId)]) -> Option<(&'c str, TokenId)> {
-    controls
-        .iter()
-        .filter(|(control, _)| !control.is_empty() && text.starts_with(control.as_str()))
-        .max_by_key(|(control, _)| control.len())
-        .map(|(control, id)| (control.as_str(), *id))
-}
-
-/// A fixed text that may hold control tokens: split at them, the rest tokenized as plain text.
-fn tokenize_with_controls(text: &str, vocab: &dyn Vocabulary) -> Vec<TokenId> {
-    let mut tokens = Vec::new();
-    let mut literal = String::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        if let Some((control, id)) = control_at(rest, vocab.control_tokens()) {
-            tokens.extend(vocab.tokenize_plain(&std::mem::take(&mut literal)));
-            tokens.push(id);
-            rest = &rest[control.len()..];
-            continue;
-        }
-        let c = rest.chars().next().expect("non-empty");
-        literal.push(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    tokens.extend(vocab.tokenize_plain(&literal));
-    tokens
-}
-
-/// `template` with each `{name}` of `values` replaced in one pass (a value's own text is never
-/// searched for placeholders).
-fn fill_placeholders(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    'outer: while !rest.is_empty() {
-        for (name, value) in values {
-            if let Some(after) = rest.strip_prefix(name) {
-                out.push_str(value);
-                rest = after;
-                continue 'outer;
-            }
-        }
-        let c = rest.chars().next().expect("non-empty");
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    out
-}
-
-impl PieceTokens {
-    /// Tokens kept outside the budget `M` the reference truncates against.
-    fn reserve(&self, task: &[TokenId]) -> usize {
-        match self.layout.truncation {
-            PieceTruncation::MxbaiRerank => {
-                self.prefix.len() + task.len() + self.suffix.len() + self.separator.len()
-            }
-            PieceTruncation::FlagLlmReranker => 2 * (self.separator.len() + task.len()),
-        }
-    }
-
-    fn encode(
-        &self,
-        vocab: &dyn Vocabulary,
-        query: &str,
-        document: &str,
-        instruction: Option<&str>,
-        limit: usize,
-        overflow: OverflowPolicy,
-    ) -> Result<EncodedPair, InputTooLong> {
-        let layout = self.layout;
-        let text = |t: &str| {
-            if layout.nfc {
-                normalize(t)
-            } else {
-                t.to_owned()
-            }
-        };
-        let instruction = instruction
-            .filter(|i| !i.is_empty())
-            .map(text)
-            .or_else(|| self.default_instruction.as_deref().map(text));
-        let query = text(query);
-        let query_piece = match (&instruction, layout.query_with_instruction) {
-            (Some(i), Some(t)) => {
-                fill_placeholders(t, &[("{instruction}", i), ("{query}", &query)])
-            }
-            _ => fill_placeholders(layout.query, &[("{query}", &query)]),
-        };
-        // Where the layout has no instruction line, an instruction replaces the task prompt.
-        let task = match (&instruction, layout.query_with_instruction) {
-            (Some(i), None) => vocab.tokenize_plain(i),
-            _ => self.task.clone(),
-        };
-        let mut q = vocab.tokenize_plain(&query_piece);
-        let d_piece = fill_placeholders(layout.document, &[("{document}", &text(document))]);
-        let d = vocab.tokenize_plain(&d_piece);
-        let mut rest: Vec<TokenId> = self.separator.iter().copied().chain(d).collect();
-        let untruncated = self.bos.iter().count()
-            + self.prefix.len()
-            + q.len()
-            + rest.len()
-            + self.separator.len()
-            + task.len()
-            + self.suffix.len();
-        let reserve = self.reserve(&task);
-        let too_long = |template_too_long| InputTooLong {
-            tokens: untruncated,
-            limit,
-            template_too_long,
-        };
-        if limit <= reserve + self.bos.iter().count() {
-            return Err(too_long(true));
-        }
-        let mut budget = limit - reserve;
-        if layout.truncation == PieceTruncation::MxbaiRerank {
-            budget = budget.min(layout.reference_max_length);
-        }
-        let (q_len, rest_len) = (q.len(), rest.len());
-        q.truncate(budget * 3 / 4);
-        match layout.truncation {
-            PieceTruncation::MxbaiRerank => {
-                let allowed = budget - q.len();
-                if rest.len() > allowed {
-                    rest.truncate(allowed);
-                }
-            }
-            PieceTruncation::FlagLlmReranker => {
-                rest.truncate(self.separator.len() + budget);
-                let first = self.bos.iter().count() + q.len();
-                let allowed = budget + self.separator.len() + task.len();
-                let excess = (first + rest.len()).saturating_sub(allowed);
-                // As transformers' `only_second` truncation: nothing is cut when the excess is
-                // not smaller than the second part.
-                if excess > 0 && rest.len() > excess {
-                    rest.truncate(rest.len() - excess);
-                }
-            }
-        }
-        let truncated = q.len() < q_len || rest.len() < rest_len;
-        let mut tokens = Vec::with_capacity(untruncated.min(limit));
-        tokens.extend(self.bos);
-        tokens.extend_from_slice(&self.prefix);
-        tokens.extend(q);
-        tokens.extend(rest);
-        tokens.extend_from_slice(&self.separator);
-        tokens.extend(task);
-        tokens.extend_from_slice(&self.suffix);
-        if tokens.len() > limit {
-            return Err(too_long(true));
-        }
-        if truncated && overflow == OverflowPolicy::Throw {
-            return Err(too_long(false));
-        }
-        Ok(EncodedPair { tokens, truncated })
-    }
-}
-
-/// NFC, as the reference tokenizers normalise.
-pub fn normalize(text: &str) -> String {
-    if unicode_normalization::is_nfc_quick(text.chars()) == unicode_normalization::IsNormalized::Yes
-    {
-        text.to_owned()
-    } else {
-        text.nfc().collect()
-    }
-}
-
-fn parse_template(template: &str, controls: &[(String, TokenId)]) -> Result<Vec<Part>, String> {
-    const SLOTS: [(&str, Slot); 3] = [
-        ("{{query}}", Slot::Query),
-        ("{{document}}", Slot::Document),
-        ("{{instruction}}", Slot::Instruction),
-    ];
-    let mut parts = Vec::new();
-    let mut literal = String::new();
-    let mut rest = template;
-    let (mut has_query, mut has_doc) = (false, false);
-    'outer: while !rest.is_empty() {
-        for (marker, slot) in SLOTS {
-            if let Some(after) = rest.strip_prefix(marker) {
-                if !literal.is_empty() {
-                    parts.push(Part::Literal(std::mem::take(&mut literal)));
-                }
-                has_query |= slot == Slot::Query;
-                if slot == Slot::Document {
-                    if has_doc {
-                        return Err("the template names {{document}} more than once".into());
-                    }
-                    has_doc = true;
-                }
-                parts.push(Part::Slot(slot));
-                rest = after;
-                continue 'outer;
-            }
-        }
-        if let Some((text, id)) = control_at(rest, controls) {
-            if !literal.is_empty() {
-                parts.push(Part::Literal(std::mem::take(&mut literal)));
-            }
-            parts.push(Part::Control(id));
-            rest = &rest[text.len()..];
-            continue;
-        }
-        let c = rest.chars().next().expect("non-empty");
-        literal.push(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    if !literal.is_empty() {
-        parts.push(Part::Literal(literal));
-    }
-    if !has_query || !has_doc {
-        return Err("the template must contain {{query}} and {{document}}".into());
-    }
-    Ok(parts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prompt::test_vocab::{text, CharVocab};
 
-    /// A toy vocabulary: every char is a token (its code point), control tokens from a list.
-    struct CharVocab {
-        controls: Vec<(String, TokenId)>,
-        pair: PairTokens,
-    }
-
-    impl CharVocab {
-        fn qwen() -> Self {
-            Self {
-                controls: vec![("<|im_start|>".into(), -1), ("<|im_end|>".into(), -2)],
-                pair: PairTokens::default(),
-            }
-        }
-    }
-
-    impl Vocabulary for CharVocab {
-        fn tokenize_plain(&self, text: &str) -> Vec<TokenId> {
-            text.chars().map(|c| c as TokenId).collect()
-        }
-        fn control_tokens(&self) -> &[(String, TokenId)] {
-            &self.controls
-        }
-        fn pair_tokens(&self) -> PairTokens {
-            self.pair
-        }
-    }
-
-    fn text(tokens: &[TokenId]) -> String {
-        tokens
-            .iter()
-            .map(|&t| match t {
-                -1 => "[S]".to_string(),
-                -2 => "[E]".to_string(),
-                t => char::from_u32(t as u32).unwrap().to_string(),
-            })
-            .collect()
-    }
+    /// A judge prompt of Qwen3-Reranker's shape (the official one is tested with its preset).
+    const JUDGE_TEMPLATE: &str = concat!(
+        "<|im_start|>system\nJudge the Document.<|im_end|>\n<|im_start|>user\n",
+        "<Instruct>: {{instruction}}\n<Query>: {{query}}\n<Document>: {{document}}",
+        "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    );
 
     fn qwen_builder(v: &CharVocab) -> PromptBuilder {
         PromptBuilder::new(
-            &PromptTemplate::Text(QWEN3_RERANK_TEMPLATE.into()),
-            DEFAULT_INSTRUCTION,
+            &PromptTemplate::Text(JUDGE_TEMPLATE.into()),
+            "Given a web search query",
             v,
         )
         .unwrap()
-    }
-
-    #[test]
-    fn official_prompt_shape() {
-        let v = CharVocab::qwen();
-        let b = qwen_builder(&v);
-        let e = b
-            .encode(&v, "q", "d", None, 10_000, OverflowPolicy::Throw)
-            .unwrap();
-        let t = text(&e.tokens);
-        assert!(t.starts_with("[S]system\nJudge whether"));
-        assert!(t.contains("[E]\n[S]user\n<Instruct>: Given a web search query"));
-        assert!(t.ends_with("<Query>: q\n<Document>: d[E]\n[S]assistant\n<think>\n\n</think>\n\n"));
-        assert_eq!(e.tokens.iter().filter(|&&t| t < 0).count(), 5);
-        assert!(!e.truncated);
     }
 
     #[test]

@@ -5,11 +5,12 @@
 //! | cross-encoder | pooled classifier value (RANK pooling) | `sigmoid(raw)` |
 //! | cross-encoder with several labels | pooled values, one per label | `softmax(raw)[relevant label]` |
 //! | generative reranker with a pooled yes/no head | llama.cpp's softmax over the head | `P(yes)` as is |
-//! | generative judge as a plain causal LM | last token's logits (see [`crate::judge`]) | `sigmoid(l_pos − l_neg)` or `sigmoid(l_pos)` |
+//! | generative judge as a plain causal LM | last token's logits (see [`super::judge`]) | `sigmoid(l_pos − l_neg)` or `sigmoid(l_pos)` |
 
+use super::judge::{JudgePreset, QWEN3_RERANKER};
+use super::readout::{sigmoid, softmax};
 use crate::error::{ErrorCode, RerankError};
-use crate::judge::JudgePreset;
-use crate::model_inspection::{ModelInspection, SOFTMAX_RANK_ARCHITECTURES};
+use crate::model::inspection::{ModelInspection, SOFTMAX_RANK_ARCHITECTURES};
 
 /// What the score means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,18 +77,28 @@ impl ScoringRequest {
     }
 }
 
-/// The full recipe for turning one decoded sequence into a score.
+/// The full recipe for turning one decoded sequence into a score: which output of the network
+/// is read, and how it becomes a score. Each kind carries what it needs (its judge, its label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ScoringPlan {
-    pub method: ScoringMethod,
-    pub source: ScoreSource,
-    /// Which element of the pooled output is the score: `P(yes)` of a pooled yes/no head,
-    /// the relevant label of a multi-label classifier; 0 otherwise.
-    pub label_index: usize,
-    /// A multi-label classifier: the score is the softmax over the labels at `label_index`.
-    pub label_softmax: bool,
-    /// The judge of a yes-no plan: its prompt and tokens.
-    pub judge: Option<&'static JudgePreset>,
+pub enum ScoringPlan {
+    /// A cross-encoder: `sigmoid` of the first pooled value (llama.cpp's RANK pooling through
+    /// the classifier head).
+    Classifier,
+    /// A cross-encoder with several labels: `softmax` over the pooled values, at the label that
+    /// means relevant.
+    LabelSoftmax {
+        /// The index of the relevant label.
+        label: usize,
+    },
+    /// A generative reranker converted with a pooled yes/no head (Qwen3-Reranker's): llama.cpp
+    /// already ends with a softmax over the head, so `P(yes)` is read as is.
+    PooledYesNo {
+        /// The index of the `yes` label.
+        yes: usize,
+    },
+    /// A generative judge as a plain causal LM: its positive token's logit against its negative
+    /// one, at the prompt's last token.
+    Judge(&'static JudgePreset),
 }
 
 /// Labels that name the relevant class of a multi-label classifier by themselves.
@@ -159,27 +170,15 @@ impl ScoringPlan {
                             j.name
                         )));
                     }
-                    return Ok(ScoringPlan {
-                        method,
-                        source: ScoreSource::PooledHead,
-                        label_index,
-                        label_softmax: false,
-                        judge: Some(&crate::judge::QWEN3_RERANKER),
-                    });
+                    return Ok(ScoringPlan::PooledYesNo { yes: label_index });
                 }
                 // The caller's judge, else the one the file's architecture and name give,
                 // else (a forced yes-no on an unnamed model) Qwen3-Reranker's prompt.
                 let judge = request
                     .judge
                     .or(JudgePreset::for_model(info))
-                    .unwrap_or(&crate::judge::QWEN3_RERANKER);
-                Ok(ScoringPlan {
-                    method,
-                    source: ScoreSource::LmHead,
-                    label_index: 0,
-                    label_softmax: false,
-                    judge: Some(judge),
-                })
+                    .unwrap_or(&QWEN3_RERANKER);
+                Ok(ScoringPlan::Judge(judge))
             }
             ScoringMethod::Classifier => {
                 if !info.has_classifier_head() {
@@ -214,13 +213,7 @@ impl ScoringPlan {
                 }
                 let width = info.classifier_width();
                 if width == 1 || softmax_rank {
-                    return Ok(ScoringPlan {
-                        method,
-                        source: ScoreSource::PooledHead,
-                        label_index: 0,
-                        label_softmax: false,
-                        judge: None,
-                    });
+                    return Ok(ScoringPlan::Classifier);
                 }
                 // Several labels: one of them must mean "relevant".
                 let chosen = match &request.relevant_label {
@@ -244,32 +237,59 @@ impl ScoringPlan {
                         }
                     },
                 };
-                Ok(ScoringPlan {
-                    method,
-                    source: ScoreSource::PooledHead,
-                    label_index: chosen,
-                    label_softmax: true,
-                    judge: None,
-                })
+                Ok(ScoringPlan::LabelSoftmax { label: chosen })
             }
         }
     }
 
+    /// What the score means.
+    pub fn method(self) -> ScoringMethod {
+        match self {
+            ScoringPlan::Classifier | ScoringPlan::LabelSoftmax { .. } => ScoringMethod::Classifier,
+            ScoringPlan::PooledYesNo { .. } | ScoringPlan::Judge(_) => ScoringMethod::YesNo,
+        }
+    }
+
+    /// Which part of the network the score is read from.
+    pub fn source(self) -> ScoreSource {
+        match self {
+            ScoringPlan::Judge(_) => ScoreSource::LmHead,
+            _ => ScoreSource::PooledHead,
+        }
+    }
+
+    /// The judge whose prompt a yes-no plan uses (a pooled yes/no head is Qwen3-Reranker's);
+    /// `None` for a cross-encoder, which takes the pair as is.
+    pub fn judge(self) -> Option<&'static JudgePreset> {
+        match self {
+            ScoringPlan::Classifier | ScoringPlan::LabelSoftmax { .. } => None,
+            ScoringPlan::PooledYesNo { .. } => Some(&QWEN3_RERANKER),
+            ScoringPlan::Judge(judge) => Some(judge),
+        }
+    }
+
+    /// The index of the label scored by a cross-encoder with several labels.
+    pub fn relevant_label(self) -> Option<usize> {
+        match self {
+            ScoringPlan::LabelSoftmax { label } => Some(label),
+            _ => None,
+        }
+    }
+
     /// Turns what was read from the model into a score in [0, 1].
-    pub fn score(&self, read: ModelOutput) -> Result<f64, NonFiniteScore> {
-        let score = match (self.method, read) {
-            (ScoringMethod::Classifier, ModelOutput::Pooled(values)) if self.label_softmax => {
+    pub fn score(self, read: ModelOutput) -> Result<f64, NonFiniteScore> {
+        let score = match (self, read) {
+            (ScoringPlan::Classifier, ModelOutput::Pooled(values)) => sigmoid(values[0] as f64),
+            (ScoringPlan::LabelSoftmax { label }, ModelOutput::Pooled(values)) => {
                 let z: Vec<f64> = values.iter().map(|&v| v as f64).collect();
-                crate::label_head::softmax(&z)
-                    .get(self.label_index)
-                    .copied()
-                    .unwrap_or(f64::NAN)
+                softmax(&z).get(label).copied().unwrap_or(f64::NAN)
             }
-            (ScoringMethod::Classifier, ModelOutput::Pooled(values)) => sigmoid(values[0] as f64),
-            (ScoringMethod::YesNo, ModelOutput::Pooled(values)) => values[self.label_index] as f64,
+            (ScoringPlan::PooledYesNo { yes }, ModelOutput::Pooled(values)) => values[yes] as f64,
             (_, ModelOutput::JudgeLogits { positive, negative }) => {
                 sigmoid(positive as f64 - negative.map_or(0.0, |n| n as f64))
             }
+            // A judge reads logits, never a pooled output.
+            (ScoringPlan::Judge(_), ModelOutput::Pooled(_)) => f64::NAN,
         };
         if score.is_finite() {
             Ok(score.clamp(0.0, 1.0))
@@ -293,16 +313,6 @@ pub enum ModelOutput<'a> {
 /// A score that is NaN or infinite; never handed to the caller.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NonFiniteScore(pub f64);
-
-/// The logistic function in f64, stable for large |x|.
-pub fn sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -330,8 +340,8 @@ mod tests {
         let mut m = inspection("bert");
         m.has_cls_output = true;
         let plan = ScoringPlan::detect(&m, &ScoringRequest::default()).unwrap();
-        assert_eq!(plan.method, ScoringMethod::Classifier);
-        assert_eq!(plan.source, ScoreSource::PooledHead);
+        assert_eq!(plan.method(), ScoringMethod::Classifier);
+        assert_eq!(plan.source(), ScoreSource::PooledHead);
         let s = plan.score(ModelOutput::Pooled(&[2.0])).unwrap();
         assert!((s - 0.880_797_077_977_882_3).abs() < 1e-15);
     }
@@ -344,7 +354,7 @@ mod tests {
         m.classifier_labels = vec!["yes".into(), "no".into()];
         let plan = ScoringPlan::detect(&m, &ScoringRequest::default()).unwrap();
         assert_eq!(
-            (plan.method, plan.source),
+            (plan.method(), plan.source()),
             (ScoringMethod::YesNo, ScoreSource::PooledHead)
         );
         assert_eq!(
@@ -355,7 +365,7 @@ mod tests {
         assert_eq!(
             ScoringPlan::detect(&m, &ScoringRequest::method(Some(ScoringMethod::YesNo)))
                 .unwrap()
-                .source,
+                .source(),
             ScoreSource::PooledHead
         );
     }
@@ -378,7 +388,7 @@ mod tests {
         m.name = Some("Qwen3-Reranker-0.6B".into());
         let plan = ScoringPlan::detect(&m, &ScoringRequest::default()).unwrap();
         assert_eq!(
-            (plan.method, plan.source),
+            (plan.method(), plan.source()),
             (ScoringMethod::YesNo, ScoreSource::LmHead)
         );
         let s = plan
@@ -393,7 +403,7 @@ mod tests {
         assert_eq!(
             ScoringPlan::detect(&m, &ScoringRequest::method(Some(ScoringMethod::YesNo)))
                 .unwrap()
-                .source,
+                .source(),
             ScoreSource::LmHead
         );
     }
@@ -428,23 +438,11 @@ mod tests {
 
     #[test]
     fn non_finite_is_an_error_and_sigmoid_is_stable() {
-        let plan = ScoringPlan {
-            method: ScoringMethod::Classifier,
-            source: ScoreSource::PooledHead,
-            label_index: 0,
-            label_softmax: false,
-            judge: None,
-        };
+        let plan = ScoringPlan::Classifier;
         assert!(plan.score(ModelOutput::Pooled(&[f32::NAN])).is_err());
         assert_eq!(sigmoid(-1000.0), 0.0);
         assert_eq!(sigmoid(1000.0), 1.0);
-        let ln = ScoringPlan {
-            method: ScoringMethod::YesNo,
-            source: ScoreSource::LmHead,
-            label_index: 0,
-            label_softmax: false,
-            judge: None,
-        };
+        let ln = ScoringPlan::Judge(&QWEN3_RERANKER);
         assert!(ln
             .score(ModelOutput::JudgeLogits {
                 positive: f32::INFINITY,

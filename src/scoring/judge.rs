@@ -11,8 +11,20 @@
 //! `FlagEmbedding` 1.4.2 sources; see `fixtures/families/JUDGES.md`): the prompt bytes, which
 //! pieces are tokenized separately, NFC or not, the truncation rule and the score formula.
 
-use crate::model_inspection::ModelInspection;
-use crate::prompt::QWEN3_RERANK_TEMPLATE;
+use crate::model::ModelInspection;
+use crate::prompt::{PieceLayout, PieceTruncation};
+
+/// The official Qwen3-Reranker judge prompt, with placeholders.
+pub const QWEN3_RERANK_TEMPLATE: &str = concat!(
+    "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct provided. ",
+    "Note that the answer can only be \"yes\" or \"no\".<|im_end|>\n<|im_start|>user\n",
+    "<Instruct>: {{instruction}}\n<Query>: {{query}}\n<Document>: {{document}}",
+    "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+);
+
+/// The instruction the Qwen3-Reranker authors use when none is given.
+pub const DEFAULT_INSTRUCTION: &str =
+    "Given a web search query, retrieve relevant passages that answer the query";
 
 /// A judge: its prompt and the tokens whose logits make the score.
 #[derive(Debug, PartialEq, Eq)]
@@ -39,49 +51,13 @@ pub enum JudgePrompt {
     Pieces(PieceLayout),
 }
 
-/// `[BOS] prefix Q sep D sep task suffix`, every piece tokenized on its own. `prefix` and
-/// `suffix` may hold control tokens; the others are plain text.
-#[derive(Debug, PartialEq, Eq)]
-pub struct PieceLayout {
-    /// Put the vocabulary's BOS token first.
-    pub bos: bool,
-    pub prefix: &'static str,
-    /// The query piece, `{query}` replaced.
-    pub query: &'static str,
-    /// The query piece when an instruction is given (`{instruction}` and `{query}` replaced);
-    /// `None`: the instruction replaces the task prompt instead.
-    pub query_with_instruction: Option<&'static str>,
-    pub separator: &'static str,
-    /// The document piece, `{document}` replaced.
-    pub document: &'static str,
-    /// The task prompt after the document (the default one where an instruction replaces it).
-    pub task: &'static str,
-    pub suffix: &'static str,
-    /// Normalise query, document and instruction to NFC (what the reference tokenizer does).
-    pub nfc: bool,
-    pub truncation: PieceTruncation,
-    /// The official `max_length` default, which sets the default context size.
-    pub reference_max_length: usize,
-}
-
-/// How an over-long pair is cut, as the official code cuts it. Both cap the query piece at
-/// `⌊3M/4⌋` tokens and cut `sep + document` from the right, and keep the other pieces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PieceTruncation {
-    /// mxbai-rerank: `M = limit − (prefix + task + suffix + sep)`; `Q + sep + D ≤ M`.
-    MxbaiRerank,
-    /// FlagEmbedding's `FlagLLMReranker`: `M = limit − 2·(sep + task)`; the document piece is
-    /// first cut to `M`, then `BOS + Q + sep + D ≤ M + sep + task`, and `sep + task` follow.
-    FlagLlmReranker,
-}
-
 pub const QWEN3_RERANKER: JudgePreset = JudgePreset {
     name: "qwen3-reranker",
     positive: "yes",
     negative: Some("no"),
     prompt: JudgePrompt::Template {
         template: QWEN3_RERANK_TEMPLATE,
-        default_instruction: crate::prompt::DEFAULT_INSTRUCTION,
+        default_instruction: DEFAULT_INSTRUCTION,
     },
 };
 
@@ -169,6 +145,8 @@ fn squash(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prompt::test_vocab::{text, CharVocab};
+    use crate::prompt::{OverflowPolicy, PromptBuilder, PromptTemplate};
 
     fn inspection(arch: &str, name: Option<&str>, basename: Option<&str>) -> ModelInspection {
         ModelInspection {
@@ -223,5 +201,32 @@ mod tests {
             assert_eq!(JudgePreset::named(p.name), Some(p));
         }
         assert_eq!(JudgePreset::named("qwen3"), None);
+    }
+
+    #[test]
+    fn official_prompt_shape() {
+        let v = CharVocab::qwen();
+        let JudgePrompt::Template {
+            template,
+            default_instruction,
+        } = QWEN3_RERANKER.prompt
+        else {
+            panic!("Qwen3-Reranker's prompt is a template")
+        };
+        let b = PromptBuilder::new(
+            &PromptTemplate::Text(template.into()),
+            default_instruction,
+            &v,
+        )
+        .unwrap();
+        let e = b
+            .encode(&v, "q", "d", None, 10_000, OverflowPolicy::Throw)
+            .unwrap();
+        let t = text(&e.tokens);
+        assert!(t.starts_with("[S]system\nJudge whether"));
+        assert!(t.contains("[E]\n[S]user\n<Instruct>: Given a web search query"));
+        assert!(t.ends_with("<Query>: q\n<Document>: d[E]\n[S]assistant\n<think>\n\n</think>\n\n"));
+        assert_eq!(e.tokens.iter().filter(|&&t| t < 0).count(), 5);
+        assert!(!e.truncated);
     }
 }

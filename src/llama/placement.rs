@@ -72,13 +72,13 @@ pub fn compiled_gpu_backends() -> Vec<&'static str> {
 
 /// llama.cpp's system info line (each backend's features: `"CPU : SSE3 = 1 | AVX = 1 | …"`).
 pub fn system_info() -> String {
-    crate::ffi::system_info()
+    crate::llama::ffi::system_info()
 }
 
 /// The CPU features llama.cpp's kernels use in this build, read from its system info line
 /// (`"CPU : SSE3 = 1 | AVX = 1 | AVX2 = 1 | … |"`): the names set to 1, in its order.
 pub fn cpu_features() -> Vec<String> {
-    parse_cpu_features(&crate::ffi::system_info())
+    parse_cpu_features(&crate::llama::ffi::system_info())
 }
 
 fn parse_cpu_features(system_info: &str) -> Vec<String> {
@@ -141,7 +141,9 @@ fn backend_dirs() -> Vec<std::path::PathBuf> {
     if let Some(dir) = std::env::var_os("LLAMA_RERANK_BACKEND_DIR").filter(|d| !d.is_empty()) {
         dirs.push(dir.into());
     }
-    if let Some(dir) = crate::ffi::own_library_path().and_then(|p| p.parent().map(Into::into)) {
+    if let Some(dir) =
+        crate::llama::ffi::own_library_path().and_then(|p| p.parent().map(Into::into))
+    {
         dirs.push(dir);
     }
     if let Some(dir) = llama_cpp_sys_2::BACKENDS_DIR {
@@ -195,17 +197,17 @@ pub fn register_cpu_backend() -> Result<(), String> {
         match std::env::var("LLAMA_RERANK_CPU_VARIANT") {
             Ok(name) if !name.is_empty() => {
                 let file = dir.join(variant_file_name(&name));
-                if !crate::ffi::load_backend_file(&file) {
+                if !crate::llama::ffi::load_backend_file(&file) {
                     return Err(format!(
                         "LLAMA_RERANK_CPU_VARIANT={name}: {} is missing or this CPU cannot run it",
                         file.display()
                     ));
                 }
             }
-            _ => crate::ffi::load_backends_from(dir),
+            _ => crate::llama::ffi::load_backends_from(dir),
         }
     }
-    if crate::ffi::has_cpu_backend() {
+    if crate::llama::ffi::has_cpu_backend() {
         Ok(())
     } else {
         Err("ggml has no CPU backend registered (no module this CPU can run)".into())
@@ -217,7 +219,7 @@ pub fn cpu_variant() -> Option<String> {
     if CpuBuild::current() != CpuBuild::Portable {
         return None;
     }
-    crate::ffi::cpu_backend_file().and_then(|f| variant_of(&f))
+    crate::llama::ffi::cpu_backend_file().and_then(|f| variant_of(&f))
 }
 
 #[cfg(test)]
@@ -256,7 +258,7 @@ mod tests {
 
     #[test]
     fn a_portable_build_names_the_cpu_module_it_runs() {
-        crate::engine::backend();
+        crate::llama::backend();
         match CpuBuild::current() {
             CpuBuild::Portable => assert!(cpu_variant().is_some(), "no CPU module in use"),
             _ => assert_eq!(cpu_variant(), None),
@@ -265,14 +267,14 @@ mod tests {
 
     #[test]
     fn this_build_reports_a_cpu_backend_line() {
-        crate::engine::backend();
-        let info = crate::ffi::system_info();
+        crate::llama::backend();
+        let info = crate::llama::ffi::system_info();
         assert!(info.contains("CPU"), "{info}");
     }
 
     #[test]
     fn without_a_gpu_everything_runs_on_the_cpu() {
-        crate::engine::backend();
+        crate::llama::backend();
         let has_gpu = list_llama_ggml_backend_devices().iter().any(|d| {
             matches!(
                 d.device_type,

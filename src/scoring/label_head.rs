@@ -15,8 +15,9 @@
 
 use std::path::Path;
 
-use crate::gguf::GgufHeader;
-use crate::model_inspection::{ModelInspection, SOFTMAX_RANK_ARCHITECTURES};
+use super::readout::softmax;
+use crate::model::gguf::GgufHeader;
+use crate::model::inspection::{ModelInspection, SOFTMAX_RANK_ARCHITECTURES};
 use crate::prompt::TokenId;
 
 const GGML_TYPE_F32: u32 = 0;
@@ -105,37 +106,11 @@ impl LabelHead {
     }
 }
 
-/// A numerically stable softmax; non-finite inputs give non-finite outputs.
-pub fn softmax(z: &[f64]) -> Vec<f64> {
-    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !max.is_finite() {
-        return vec![f64::NAN; z.len()];
-    }
-    let e: Vec<f64> = z.iter().map(|v| (v - max).exp()).collect();
-    let sum: f64 = e.iter().sum();
-    e.into_iter().map(|v| v / sum).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn softmax_of_two_is_the_sigmoid_of_the_difference() {
-        for (a, b) in [(0.0, 0.0), (3.0, -1.5), (-20.0, 15.0), (800.0, 790.0)] {
-            let p = softmax(&[a, b]);
-            assert!((p[0] - crate::scoring::sigmoid(a - b)).abs() < 1e-15);
-            assert!((p[0] + p[1] - 1.0).abs() < 1e-15);
-        }
-    }
-
-    #[test]
-    fn softmax_refuses_non_finite_values() {
-        assert!(softmax(&[f64::NAN, 1.0]).iter().all(|p| p.is_nan()));
-        assert!(softmax(&[f64::INFINITY, 1.0]).iter().all(|p| p.is_nan()));
-    }
-
-    use crate::gguf::{GgufHeader, GgufTensor};
+    use crate::model::gguf::{GgufHeader, GgufTensor};
 
     const N_EMBD: usize = 4;
 
@@ -283,7 +258,7 @@ mod tests {
         };
         let logits = [0.0, 2.0, 9.0, 1.0];
         let p = head.pooled_values(&logits);
-        let want = crate::scoring::sigmoid((1.0 + 0.5) - (2.0 - 0.5));
+        let want = super::super::readout::sigmoid((1.0 + 0.5) - (2.0 - 0.5));
         assert!((p[0] as f64 - want).abs() < 1e-7, "{p:?}");
     }
 }
