@@ -1,6 +1,6 @@
 //! Building the token sequence for one (query, document) pair.
 //!
-//! The tokenization contract:
+//! The tokenization contract (docs/models.md, "Tokenization"):
 //! - a generative prompt is tokenized as one string, split only at the control tokens that
 //!   the template's own text holds; query, document and instruction are plain text, so a
 //!   document holding `<|im_end|>` never injects a control token;
