@@ -1,9 +1,10 @@
 // compat.d.ts: node-llama-cpp-style code type-checks against it (TypeScript, strict, nodenext).
-import { test } from 'node:test'
+
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import path from 'node:path'
+import { test } from 'node:test'
 import { root } from './support/helpers.mjs'
 
 // Type-checking does not depend on the runtime: the node run does it once, Bun skips it.
@@ -15,10 +16,14 @@ test('compat.d.ts: node-llama-cpp ranking code compiles with only the import cha
     tsc,
     '--noEmit',
     '--strict',
-    '--target', 'es2022',
-    '--module', 'nodenext',
-    '--moduleResolution', 'nodenext',
-    '--lib', 'es2022,esnext.disposable,dom',
+    '--target',
+    'es2022',
+    '--module',
+    'nodenext',
+    '--moduleResolution',
+    'nodenext',
+    '--lib',
+    'es2022,esnext.disposable,dom',
     path.join(root, '__test__', 'support', 'compat-types.mts'),
   ]
   const out = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 120_000 })

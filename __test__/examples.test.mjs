@@ -1,9 +1,10 @@
 // The examples in examples/ run as a user runs them (in a child process of this runtime) and
 // print what their header says, with the reference scores.
-import { test } from 'node:test'
+
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
+import { test } from 'node:test'
 import { expected, fixture, root, TOLERANCE } from './support/helpers.mjs'
 
 const RANK = path.join(root, 'examples', 'rank.mjs')
@@ -24,13 +25,24 @@ for (const name of ['qwen3-reranker-pooled.gguf', 'bert-reranker-stock.gguf']) {
   test(`examples/rank.mjs --json ranks ${name}'s documents best first, with the reference scores`, () => {
     const pairs = referencePairs(name)
     assert.ok(pairs.length >= 3, `${name}: too few reference pairs`)
-    const out = run(['--model', fixture(name), '--context-size', String(expected[name].nCtxTrain), '--json', QUERY, ...pairs.map((p) => p.document)])
+    const out = run([
+      '--model',
+      fixture(name),
+      '--context-size',
+      String(expected[name].nCtxTrain),
+      '--json',
+      QUERY,
+      ...pairs.map((p) => p.document),
+    ])
     assert.equal(out.status, 0, out.stderr)
     const { model, query, results } = JSON.parse(out.stdout)
     assert.equal(query, QUERY)
     assert.equal(model.scoring, expected[name].scoring)
     assert.equal(results.length, pairs.length)
-    assert.deepEqual(results.map((r) => r.index).sort((a, b) => a - b), pairs.map((_, i) => i))
+    assert.deepEqual(
+      results.map((r) => r.index).sort((a, b) => a - b),
+      pairs.map((_, i) => i),
+    )
     for (let i = 1; i < results.length; i++) assert.ok(results[i - 1].score >= results[i].score, 'best first')
     for (const { index, score, document } of results) {
       assert.equal(document, pairs[index].document)

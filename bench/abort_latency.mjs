@@ -6,7 +6,7 @@
 // --workload: the benchmark's documents (bench/workloads.mjs; b = 300-900-token QMD-like
 // chunks); without it, 400 short passages.
 import path from 'node:path'
-import { addon, cpuFlags as readCpuFlags, parseOptions, quantile, workloadFor } from './common.mjs'
+import { addon, parseOptions, quantile, cpuFlags as readCpuFlags, workloadFor } from './common.mjs'
 
 const { loadModel } = addon()
 const values = parseOptions({
@@ -15,7 +15,11 @@ const values = parseOptions({
   'batch-size': { type: 'string' },
   threads: { type: 'string', default: '2' },
 })
-const options = { contextSize: 4096, threads: Number(values.threads), ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}) }
+const options = {
+  contextSize: 4096,
+  threads: Number(values.threads),
+  ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}),
+}
 const model = await loadModel(values.model)
 const context = await model.createRankingContext(options)
 

@@ -33,7 +33,9 @@ export function workloadFor(context, key) {
 /** The CPU features that matter for llama.cpp's kernels (Linux), else the architecture. */
 export function cpuFlags() {
   try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'))
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('flags'))
     const set = new Set(line.split(':')[1].trim().split(/\s+/))
     return ['avx2', 'fma', 'f16c', 'avx512f'].filter((f) => set.has(f)).join(' ')
   } catch {

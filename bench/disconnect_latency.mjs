@@ -9,7 +9,7 @@
 import http from 'node:http'
 import path from 'node:path'
 import { startServer } from '../server/index.mjs'
-import { addon, cpuFlags as readCpuFlags, parseOptions, quantile, workloadFor } from './common.mjs'
+import { addon, parseOptions, quantile, cpuFlags as readCpuFlags, workloadFor } from './common.mjs'
 
 const { loadModel } = addon()
 const values = parseOptions({
@@ -58,12 +58,14 @@ await model.dispose()
 
 const cpuFlags = readCpuFlags()
 const sorted = [...releases].sort((a, b) => a - b)
-console.log(JSON.stringify({
-  model: path.basename(values.model),
-  workload: values.workload,
-  cpuFlags,
-  trials: releases.length,
-  slotReleaseMsMedian: +quantile(sorted, 0.5).toFixed(1),
-  slotReleaseMsP99: +quantile(sorted, 0.99).toFixed(1),
-  slotReleaseMsMax: +sorted.at(-1).toFixed(1),
-}))
+console.log(
+  JSON.stringify({
+    model: path.basename(values.model),
+    workload: values.workload,
+    cpuFlags,
+    trials: releases.length,
+    slotReleaseMsMedian: +quantile(sorted, 0.5).toFixed(1),
+    slotReleaseMsP99: +quantile(sorted, 0.99).toFixed(1),
+    slotReleaseMsMax: +sorted.at(-1).toFixed(1),
+  }),
+)

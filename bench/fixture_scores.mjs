@@ -14,13 +14,12 @@
 // float64 bits, next to the number.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { fileURLToPath } from 'node:url'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 const args = process.argv.slice(2)
 const rootAt = args.indexOf('--root')
-const root =
-  rootAt >= 0 ? path.resolve(args.splice(rootAt, 2)[1]) : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const root = rootAt >= 0 ? path.resolve(args.splice(rootAt, 2)[1]) : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
 const bits = (x) => {
   const view = new DataView(new ArrayBuffer(8))
@@ -124,7 +123,11 @@ for (const [key, file, options, pairs, contextOf] of runs) {
     const context = await contextFor(undefined)
     for (const group of groups.values()) {
       const opts = group[0].instruction ? { instruction: group[0].instruction } : {}
-      const scores = await context.rankAll(group[0].query, group.map((p) => p.document), opts)
+      const scores = await context.rankAll(
+        group[0].query,
+        group.map((p) => p.document),
+        opts,
+      )
       group.forEach((p, i) => entry.together.push(record(p.id, scores[i])))
     }
   } finally {

@@ -14,8 +14,8 @@
 //   node bench/load_test.mjs [--duration 60] [--connections 32] [--model F] [--contexts 2]
 //                              [--threads 1] [--queue-timeout 5000]
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import autocannon from 'autocannon'
 import { parseOptions, root } from './common.mjs'
@@ -40,10 +40,26 @@ const RSS_BASELINE_SECOND = 10
 /** Starts `llama-rerank serve` on a free loopback port; resolves { child, url } once it listens. */
 function startServer(apiKey) {
   const cli = path.join(root, 'bin', 'llama-rerank.mjs')
-  const child = spawn(process.execPath, [
-    cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--model', args.model,
-    '--contexts', args.contexts, '--threads', args.threads, '--queue-timeout', args['queue-timeout'],
-  ], { env: { ...process.env, LLAMA_RERANK_API_KEY: apiKey }, stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(
+    process.execPath,
+    [
+      cli,
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--model',
+      args.model,
+      '--contexts',
+      args.contexts,
+      '--threads',
+      args.threads,
+      '--queue-timeout',
+      args['queue-timeout'],
+    ],
+    { env: { ...process.env, LLAMA_RERANK_API_KEY: apiKey }, stdio: ['ignore', 'ignore', 'pipe'] },
+  )
   let stderr = ''
   const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })))
   const listening = new Promise((resolve, reject) => {
@@ -86,8 +102,10 @@ function requestMix(apiKey) {
   const filler = ' Paris is a city in France, on the Seine.'.repeat(4)
 
   const rerank = (route, body, check) => ({ method: 'POST', path: route, headers, body: JSON.stringify(body), check })
-  const hasResults = (n) => (json) => json.object === 'list' && json.results.length === n && json.results.every((r) => r.relevance_score >= 0 && r.relevance_score <= 1)
-  const teiRanks = (n) => (json) => Array.isArray(json) && json.length === n && json.every((r, i) => i === 0 || json[i - 1].score >= r.score)
+  const hasResults = (n) => (json) =>
+    json.object === 'list' && json.results.length === n && json.results.every((r) => r.relevance_score >= 0 && r.relevance_score <= 1)
+  const teiRanks = (n) => (json) =>
+    Array.isArray(json) && json.length === n && json.every((r, i) => i === 0 || json[i - 1].score >= r.score)
 
   const mix = []
   queries.forEach((query, i) => {
@@ -95,9 +113,13 @@ function requestMix(apiKey) {
     const longer = documents.map((d) => d + filler)
     mix.push(rerank('/v1/rerank', { query, documents, top_n: 2 }, hasResults(Math.min(2, documents.length))))
     mix.push(rerank('/rerank', { query, texts: longer, return_text: true, truncate: true }, teiRanks(documents.length)))
-    mix.push(rerank('/v2/rerank', { query, documents: documents.map((text) => ({ text })), return_documents: true }, hasResults(documents.length)))
+    mix.push(
+      rerank('/v2/rerank', { query, documents: documents.map((text) => ({ text })), return_documents: true }, hasResults(documents.length)),
+    )
     if (i % 2 === 0) {
-      mix.push(rerank('/v1/rerank', { query, documents: longer, instruction: 'Find passages about geography' }, hasResults(documents.length)))
+      mix.push(
+        rerank('/v1/rerank', { query, documents: longer, instruction: 'Find passages about geography' }, hasResults(documents.length)),
+      )
     }
   })
   mix.push({ method: 'GET', path: '/v1/models', headers, check: (json) => json.data?.length === 1 })
@@ -107,18 +129,16 @@ function requestMix(apiKey) {
 
 // ---------------------------------------------------------------------------------------------
 
-function percentile(sorted, p) {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN
-}
-
 const mib = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 
 async function main() {
   const apiKey = randomBytes(24).toString('base64url')
   const server = await startServer(apiKey)
   const pid = server.child.pid
-  console.log(`load test: ${server.url}, ${args.model.replace(root + path.sep, '')}, ${args.contexts} contexts × ${args.threads} thread(s), ` +
-    `${connections} connections, ${duration} s, queue timeout ${args['queue-timeout']} ms`)
+  console.log(
+    `load test: ${server.url}, ${args.model.replace(root + path.sep, '')}, ${args.contexts} contexts × ${args.threads} thread(s), ` +
+      `${connections} connections, ${duration} s, queue timeout ${args['queue-timeout']} ms`,
+  )
 
   const statuses = new Map() // status → count
   const failures = new Map() // what → count
@@ -148,7 +168,10 @@ async function main() {
     const second = Math.round((Date.now() - started) / 1000)
     if (bytes !== null) rss.push({ second, bytes })
     if (second >= RSS_BASELINE_SECOND && (heap.length === 0 || second - heap.at(-1).second >= 5)) {
-      heapOf(server.url, apiKey).then((h) => heap.push({ second, rss: bytes, ...h }), () => {})
+      heapOf(server.url, apiKey).then(
+        (h) => heap.push({ second, rss: bytes, ...h }),
+        () => {},
+      )
     }
   }, 1000)
   rss.push({ second: 0, bytes: rssOf(pid) })
@@ -172,14 +195,19 @@ async function main() {
   const last = samples.at(-1)
   const max = Math.max(...samples.map((s) => s.bytes))
   const growth = (last.bytes - baseline.bytes) / baseline.bytes
-  console.log(`requests: ${total} answered (${(total / duration).toFixed(1)}/s), ${result.errors} connection errors, ${result.timeouts} timeouts`)
+  console.log(
+    `requests: ${total} answered (${(total / duration).toFixed(1)}/s), ${result.errors} connection errors, ${result.timeouts} timeouts`,
+  )
   console.log(`errors by status: ${errors.length ? errors.map(([s, n]) => `${s}: ${n}`).join(', ') : 'none'}`)
   console.log(`latency: p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms`)
-  console.log(`RSS: first ${mib(samples[0].bytes)}, at ${baseline.second} s ${mib(baseline.bytes)}, last ${mib(last.bytes)}, max ${mib(max)}; ` +
-    `growth from ${baseline.second} s to the end ${(growth * 100).toFixed(1)}%`)
+  console.log(
+    `RSS: first ${mib(samples[0].bytes)}, at ${baseline.second} s ${mib(baseline.bytes)}, last ${mib(last.bytes)}, max ${mib(max)}; ` +
+      `growth from ${baseline.second} s to the end ${(growth * 100).toFixed(1)}%`,
+  )
   const points = heap.filter((h) => h.rss !== null && Number.isFinite(h.total)).sort((a, b) => a.second - b.second)
   console.log('memory (s: RSS = native + V8 reserved; V8 used):')
-  for (const h of points) console.log(`  ${String(h.second).padStart(3)} s: ${mib(h.rss)} = ${mib(h.rss - h.total)} + ${mib(h.total)}; used ${mib(h.used)}`)
+  for (const h of points)
+    console.log(`  ${String(h.second).padStart(3)} s: ${mib(h.rss)} = ${mib(h.rss - h.total)} + ${mib(h.total)}; used ${mib(h.used)}`)
   if (result.errors > 0) fail(`${result.errors} connection errors`)
   if (result.timeouts > 0) fail(`${result.timeouts} timeouts`)
   if (total === 0) fail('no request was answered')
@@ -190,10 +218,14 @@ async function main() {
     const native = (h) => h.rss - h.total
     const nativeGrowth = native(end) - native(first)
     const nativeLimit = Math.max(NATIVE_GROWTH_FLOOR, native(first) * NATIVE_GROWTH_LIMIT)
-    console.log(`native memory ${first.second} s → ${end.second} s: ${mib(native(first))} → ${mib(native(end))} (limit +${mib(nativeLimit)}); ` +
-      `V8 used ${mib(first.used)} → ${mib(end.used)} (limit +${mib(HEAP_USED_GROWTH_LIMIT)}); V8 reserved ${mib(first.total)} → ${mib(end.total)} (not judged)`)
-    if (nativeGrowth > nativeLimit) fail(`native memory (RSS minus V8's heap) grew by ${mib(nativeGrowth)} from ${first.second} s to the end`)
-    if (end.used - first.used > HEAP_USED_GROWTH_LIMIT) fail(`the V8 heap in use grew by ${mib(end.used - first.used)} from ${first.second} s to the end`)
+    console.log(
+      `native memory ${first.second} s → ${end.second} s: ${mib(native(first))} → ${mib(native(end))} (limit +${mib(nativeLimit)}); ` +
+        `V8 used ${mib(first.used)} → ${mib(end.used)} (limit +${mib(HEAP_USED_GROWTH_LIMIT)}); V8 reserved ${mib(first.total)} → ${mib(end.total)} (not judged)`,
+    )
+    if (nativeGrowth > nativeLimit)
+      fail(`native memory (RSS minus V8's heap) grew by ${mib(nativeGrowth)} from ${first.second} s to the end`)
+    if (end.used - first.used > HEAP_USED_GROWTH_LIMIT)
+      fail(`the V8 heap in use grew by ${mib(end.used - first.used)} from ${first.second} s to the end`)
   }
   if (failures.size) {
     console.log('FAILED:')

@@ -8,13 +8,14 @@
 //
 // Run by scripts/test.sh under Node only (it drives Bun itself). Needs the npm registry for Bun
 // 1.3.9 and @types/node (cached in ~/.cache/llama-rerank-e2e).
-import { test, before, after } from 'node:test'
+
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { homedir, tmpdir } from 'node:os'
 import path from 'node:path'
+import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { sharedLibraries } from '../lib/shared_libraries.mjs'
 
@@ -33,7 +34,11 @@ const TOLERANCE = 1e-3
 const JOBS = ['qwen3-reranker-pooled.gguf', 'bert-reranker-stock.gguf'].map((name) => {
   const file = expected[name]
   const pairs = file.pairs.filter((p) => p.maxLength === null && p.instruction === null).slice(0, 3)
-  return { model: path.join(root, 'fixtures', name), contextSize: file.nCtxTrain, pairs: pairs.map(({ query, document, score }) => ({ query, document, score })) }
+  return {
+    model: path.join(root, 'fixtures', name),
+    contextSize: file.nCtxTrain,
+    pairs: pairs.map(({ query, document, score }) => ({ query, document, score })),
+  }
 })
 
 // What the installed package runs: each prints {file: [scores]} for the jobs in argv[2].
@@ -156,7 +161,11 @@ function run(command, args, options = {}) {
 
 function mustRun(command, args, options) {
   const result = run(command, args, options)
-  assert.equal(result.status, 0, `${command} ${args.join(' ')} exited with ${result.status ?? result.signal}\n${result.stdout}\n${result.stderr}`)
+  assert.equal(
+    result.status,
+    0,
+    `${command} ${args.join(' ')} exited with ${result.status ?? result.signal}\n${result.stdout}\n${result.stderr}`,
+  )
   return result
 }
 
@@ -234,25 +243,47 @@ after(() => {
   if (work && !process.env.KEEP_E2E) rmSync(work, { recursive: true, force: true })
 })
 
-test('the tarballs hold the package and nothing of the repository\'s tests, fixtures or builds', { skip: posixOnly }, () => {
+test("the tarballs hold the package and nothing of the repository's tests, fixtures or builds", { skip: posixOnly }, () => {
   const mainFiles = mustRun('tar', ['tzf', tarballs.main]).stdout.trim().split('\n')
-  for (const f of ['package/index.js', 'package/binding.js', 'package/index.d.ts', 'package/compat.js', 'package/compat.mjs', 'package/compat.d.ts',
-    'package/bin/llama-rerank.mjs', 'package/server/index.mjs', 'package/server/index.d.ts', 'package/lib/install.cjs', 'package/Cargo.toml', 'package/Cargo.lock', 'package/build.rs', 'package/src/lib.rs']) {
+  for (const f of [
+    'package/index.js',
+    'package/binding.js',
+    'package/index.d.ts',
+    'package/compat.js',
+    'package/compat.mjs',
+    'package/compat.d.ts',
+    'package/bin/llama-rerank.mjs',
+    'package/server/index.mjs',
+    'package/server/index.d.ts',
+    'package/lib/install.cjs',
+    'package/Cargo.toml',
+    'package/Cargo.lock',
+    'package/build.rs',
+    'package/src/lib.rs',
+  ]) {
     assert.ok(mainFiles.includes(f), `${f} missing from the main tarball`)
   }
-  assert.deepEqual(mainFiles.filter((f) => /(__test__|fixtures|bench|e2e|target)\/|\.node$|\.gguf$/.test(f)), [])
+  assert.deepEqual(
+    mainFiles.filter((f) => /(__test__|fixtures|bench|e2e|target)\/|\.node$|\.gguf$/.test(f)),
+    [],
+  )
   const platformFiles = mustRun('tar', ['tzf', tarballs.platform]).stdout.trim().split('\n').sort()
   // A portable build (LLAMA_RERANK_CPU=portable) ships llama.cpp, ggml and the CPU modules too.
   const libraries = sharedLibraries().map((f) => `package/${path.basename(f)}`)
   assert.deepEqual(platformFiles, ['package/README.md', `package/llama-rerank.${suffix}.node`, 'package/package.json', ...libraries].sort())
   if (process.env.LLAMA_RERANK_CPU === 'portable') {
-    assert.ok(libraries.some((f) => /ggml-cpu-x64\./.test(f)), `no baseline CPU module among ${libraries.join(', ')}`)
+    assert.ok(
+      libraries.some((f) => /ggml-cpu-x64\./.test(f)),
+      `no baseline CPU module among ${libraries.join(', ')}`,
+    )
   }
   const manifest = JSON.parse(mustRun('tar', ['xzf', tarballs.main, '-O', 'package/package.json']).stdout)
   assert.equal(manifest.optionalDependencies[`llama-rerank-${suffix}`], version)
 })
 
-test('npm install of the tarballs with no toolchain on PATH: the API (CJS, ESM), compat and the CLI rank under Node, Bun 1.4 and Bun 1.3.9', { skip: posixOnly }, () => {
+test('npm install of the tarballs with no toolchain on PATH: the API (CJS, ESM), compat and the CLI rank under Node, Bun 1.4 and Bun 1.3.9', {
+  skip: posixOnly,
+}, () => {
   const project = newProject('npm-prebuilt')
   const env = noToolchainEnv()
   mustRun('npm', ['install', '--no-audit', '--no-fund', tarballs.main, tarballs.platform], { cwd: project, env })
@@ -266,7 +297,10 @@ test('npm install of the tarballs with no toolchain on PATH: the API (CJS, ESM),
   assert.equal(cjs[JOBS[0].model].info.backend, 'CPU')
   assertReferenceScores(mustRun(node, ['probe.mjs', 'jobs.json'], { cwd: project, env }).stdout, 'node esm')
   assertReferenceScores(mustRun(node, ['compat.mjs', 'jobs.json'], { cwd: project, env }).stdout, 'node compat')
-  for (const [label, bun] of [['bun 1.4', bun14], ['bun 1.3.9', bun139]]) {
+  for (const [label, bun] of [
+    ['bun 1.4', bun14],
+    ['bun 1.3.9', bun139],
+  ]) {
     assertReferenceScores(mustRun(bun, ['probe.mjs', 'jobs.json'], { cwd: project, env }).stdout, `${label} esm`)
     assertReferenceScores(mustRun(bun, ['probe.cjs', 'jobs.json'], { cwd: project, env }).stdout, `${label} cjs`)
     assertReferenceScores(mustRun(bun, ['compat.mjs', 'jobs.json'], { cwd: project, env }).stdout, `${label} compat`)
@@ -275,7 +309,11 @@ test('npm install of the tarballs with no toolchain on PATH: the API (CJS, ESM),
   // The command line, through npx, one query at a time.
   for (const job of JOBS) {
     for (const pair of job.pairs) {
-      const out = mustRun(path.join(shim, 'npx'), ['--no-install', 'llama-rerank', 'rank', '--model', job.model, '--query', pair.query, pair.document], { cwd: project, env })
+      const out = mustRun(
+        path.join(shim, 'npx'),
+        ['--no-install', 'llama-rerank', 'rank', '--model', job.model, '--query', pair.query, pair.document],
+        { cwd: project, env },
+      )
       const { score } = JSON.parse(out.stdout.trim().split('\n')[0])
       assert.ok(Math.abs(score - pair.score) <= TOLERANCE, `npx: ${score}, reference ${pair.score}`)
     }
@@ -294,8 +332,25 @@ function nodeTypes() {
 /** tsc --noEmit --strict over one file of a project, with the repository's TypeScript; extra flags pick the module settings. */
 function typeCheck(project, file, moduleFlags) {
   const tsc = require.resolve('typescript/bin/tsc', { paths: [root] })
-  return run(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'es2022', ...moduleFlags,
-    '--lib', 'es2022,esnext.disposable', '--typeRoots', nodeTypes(), '--types', 'node', file], { cwd: project })
+  return run(
+    process.execPath,
+    [
+      tsc,
+      '--noEmit',
+      '--strict',
+      '--target',
+      'es2022',
+      ...moduleFlags,
+      '--lib',
+      'es2022,esnext.disposable',
+      '--typeRoots',
+      nodeTypes(),
+      '--types',
+      'node',
+      file,
+    ],
+    { cwd: project },
+  )
 }
 
 test('tsc --strict accepts the published types (main and compat)', { skip: posixOnly }, () => {
@@ -304,10 +359,16 @@ test('tsc --strict accepts the published types (main and compat)', { skip: posix
   assert.equal(out.status, 0, `${out.stdout}${out.stderr}`)
 })
 
-test('import { startServer } from \'llama-rerank/server\' under Node, Bun 1.4 and Bun 1.3.9: /v1/rerank answers rankAll\'s scores', { skip: posixOnly }, () => {
+test("import { startServer } from 'llama-rerank/server' under Node, Bun 1.4 and Bun 1.3.9: /v1/rerank answers rankAll's scores", {
+  skip: posixOnly,
+}, () => {
   const project = path.join(work, 'npm-prebuilt')
   const env = noToolchainEnv()
-  for (const [label, runtime] of [['node', path.join(shim, 'node')], ['bun 1.4', bun14], ['bun 1.3.9', bun139]]) {
+  for (const [label, runtime] of [
+    ['node', path.join(shim, 'node')],
+    ['bun 1.4', bun14],
+    ['bun 1.3.9', bun139],
+  ]) {
     const out = JSON.parse(mustRun(runtime, ['server.mjs', 'jobs.json'], { cwd: project, env }).stdout.trim().split('\n').at(-1))
     for (const job of JOBS) {
       const got = out[job.model]
@@ -317,17 +378,30 @@ test('import { startServer } from \'llama-rerank/server\' under Node, Bun 1.4 an
       assert.equal(got.maxDocuments, 1000)
       assert.equal(got.results.length, job.pairs.length)
       for (const { index, relevance_score: score } of got.results) {
-        assert.equal(score, got.inProcess[index], `${label}: ${path.basename(job.model)} document ${index}: served ${score}, rankAll ${got.inProcess[index]}`)
+        assert.equal(
+          score,
+          got.inProcess[index],
+          `${label}: ${path.basename(job.model)} document ${index}: served ${score}, rankAll ${got.inProcess[index]}`,
+        )
       }
       const served = got.results.map((r) => r.relevance_score)
-      assert.deepEqual(served, [...served].sort((a, b) => b - a), `${label}: best first`)
+      assert.deepEqual(
+        served,
+        [...served].sort((a, b) => b - a),
+        `${label}: best first`,
+      )
     }
   }
 })
 
-test('tsc --strict accepts llama-rerank/server\'s types (moduleResolution node16 and bundler) and refuses a wrong call', { skip: posixOnly }, () => {
+test("tsc --strict accepts llama-rerank/server's types (moduleResolution node16 and bundler) and refuses a wrong call", {
+  skip: posixOnly,
+}, () => {
   const project = path.join(work, 'npm-prebuilt')
-  for (const flags of [['--module', 'node16', '--moduleResolution', 'node16'], ['--module', 'esnext', '--moduleResolution', 'bundler']]) {
+  for (const flags of [
+    ['--module', 'node16', '--moduleResolution', 'node16'],
+    ['--module', 'esnext', '--moduleResolution', 'bundler'],
+  ]) {
     const out = typeCheck(project, 'server-types.mts', flags)
     assert.equal(out.status, 0, `${flags.join(' ')}:\n${out.stdout}${out.stderr}`)
   }
@@ -342,13 +416,24 @@ test('bun add of the tarballs ranks with no toolchain and no install script', { 
   assertReferenceScores(mustRun(path.join(shim, 'node'), ['probe.cjs', 'jobs.json'], { cwd: project, env }).stdout, 'bun add, node')
 })
 
-test('the main tarball alone, with no toolchain: the install fails naming each missing tool and leaves no package', { skip: posixOnly }, () => {
+test('the main tarball alone, with no toolchain: the install fails naming each missing tool and leaves no package', {
+  skip: posixOnly,
+}, () => {
   const project = newProject('source-no-toolchain')
   const env = { ...noToolchainEnv(), LIBCLANG_PATH: path.join(work, 'nowhere') }
   const r = run('npm', ['install', '--no-audit', '--no-fund', '--omit=optional', tarballs.main], { cwd: project, env })
   assert.notEqual(r.status, 0)
   const text = r.stdout + r.stderr
-  for (const needle of ['no prebuilt llama-rerank-', 'the Rust toolchain (cargo, rustc)', 'CMake', 'a C and C++ compiler', 'Debian/Ubuntu:', 'Fedora:', 'macOS:', 'Windows:']) {
+  for (const needle of [
+    'no prebuilt llama-rerank-',
+    'the Rust toolchain (cargo, rustc)',
+    'CMake',
+    'a C and C++ compiler',
+    'Debian/Ubuntu:',
+    'Fedora:',
+    'macOS:',
+    'Windows:',
+  ]) {
     assert.ok(text.includes(needle), `"${needle}" missing from:\n${text}`)
   }
   assert.ok(!existsSync(path.join(project, 'node_modules', 'llama-rerank')), 'a failed install must not leave the package')
@@ -363,7 +448,10 @@ test('the main tarball alone builds the addon from source on install, then ranks
   const installed = path.join(project, 'node_modules', 'llama-rerank')
   assert.ok(existsSync(path.join(installed, `llama-rerank.${suffix}.node`)), 'the source build put no addon in the package')
   assert.ok(!existsSync(path.join(project, 'node_modules', `llama-rerank-${suffix}`)))
-  assert.deepEqual(readdirSync(installed).filter((f) => f.includes('.tmp')), [])
+  assert.deepEqual(
+    readdirSync(installed).filter((f) => f.includes('.tmp')),
+    [],
+  )
   assertReferenceScores(mustRun(process.execPath, ['probe.cjs', 'jobs.json'], { cwd: project, env }).stdout, 'source build, node')
   assertReferenceScores(mustRun(bun14, ['probe.mjs', 'jobs.json'], { cwd: project, env }).stdout, 'source build, bun')
 })

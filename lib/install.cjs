@@ -50,11 +50,6 @@ function which(command) {
   return null
 }
 
-function runs(command, args) {
-  const r = spawnSync(command, args, { stdio: 'ignore', shell: false })
-  return r.status === 0
-}
-
 /** Where bindgen (through clang-sys) would find libclang, or null. */
 function findLibclang() {
   const isLib = (name) =>
@@ -95,9 +90,18 @@ function findLibclang() {
 }
 
 function hasMsvc() {
-  const vswhere = path.join(process.env['ProgramFiles(x86)'] || 'C:\\Program Files (x86)', 'Microsoft Visual Studio', 'Installer', 'vswhere.exe')
+  const vswhere = path.join(
+    process.env['ProgramFiles(x86)'] || 'C:\\Program Files (x86)',
+    'Microsoft Visual Studio',
+    'Installer',
+    'vswhere.exe',
+  )
   if (!fs.existsSync(vswhere)) return which('cl') != null
-  const r = spawnSync(vswhere, ['-latest', '-products', '*', '-requires', 'Microsoft.VisualStudio.Component.VC.Tools.x86.x64', '-property', 'installationPath'], { encoding: 'utf8' })
+  const r = spawnSync(
+    vswhere,
+    ['-latest', '-products', '*', '-requires', 'Microsoft.VisualStudio.Component.VC.Tools.x86.x64', '-property', 'installationPath'],
+    { encoding: 'utf8' },
+  )
   return r.status === 0 && r.stdout.trim() !== ''
 }
 
@@ -124,7 +128,7 @@ const INSTALL_HINTS = {
     windows: 'install Visual Studio Build Tools with the "Desktop development with C++" workload',
   },
   libclang: {
-    what: 'libclang (bindgen reads llama.cpp\'s headers with it)',
+    what: "libclang (bindgen reads llama.cpp's headers with it)",
     debian: 'apt-get install libclang-dev clang',
     fedora: 'dnf install clang-devel',
     macos: 'xcode-select --install   (or: brew install llvm)',
@@ -140,7 +144,7 @@ const INSTALL_HINTS = {
   nvcc: {
     what: 'the CUDA toolkit (nvcc), for LLAMA_RERANK_GPU=cuda',
     debian: 'apt-get install nvidia-cuda-toolkit',
-    fedora: 'install the CUDA toolkit from NVIDIA\'s repository',
+    fedora: "install the CUDA toolkit from NVIDIA's repository",
     macos: 'CUDA is not available on macOS: use LLAMA_RERANK_GPU=metal',
     windows: 'install the CUDA toolkit from NVIDIA',
   },
@@ -247,7 +251,10 @@ async function main() {
   const staged = addonPath.replace(/\.node$/, `.${process.pid}.tmp.node`)
   fs.copyFileSync(built, staged)
   // The addon must load before it takes its place, so nothing half-built is left behind.
-  const check = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(staged)})`], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' })
+  const check = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(staged)})`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+  })
   if (check.status !== 0) {
     fs.rmSync(staged, { force: true })
     log(`the addon built but does not load:\n${check.stderr}`)
@@ -259,4 +266,12 @@ async function main() {
   return 0
 }
 
-main().then((code) => { process.exitCode = code }, (e) => { log(String(e?.stack ?? e)); process.exitCode = 1 })
+main().then(
+  (code) => {
+    process.exitCode = code
+  },
+  (e) => {
+    log(String(e?.stack ?? e))
+    process.exitCode = 1
+  },
+)

@@ -31,20 +31,29 @@ export function sharedLibraries(env = process.env) {
   // symlinks. The newest build wins.
   const outDirs = [join(targetDir, host ?? '', 'release', 'build'), join(targetDir, 'release', 'build')]
     .filter((d) => existsSync(d))
-    .flatMap((build) => readdirSync(build).filter((d) => d.startsWith('llama-cpp-sys-2-')).map((d) => join(build, d, 'out')))
+    .flatMap((build) =>
+      readdirSync(build)
+        .filter((d) => d.startsWith('llama-cpp-sys-2-'))
+        .map((d) => join(build, d, 'out')),
+    )
     .filter((out) => existsSync(join(out, 'backends')) && readdirSync(join(out, 'backends')).some((f) => /ggml-cpu-/.test(f)))
     .sort((a, b) => statSync(join(b, 'backends')).mtimeMs - statSync(join(a, 'backends')).mtimeMs)
   if (!outDirs.length) throw new Error(`no portable build in ${targetDir} (run LLAMA_RERANK_CPU=portable bash scripts/setup.sh)`)
   const out = outDirs[0]
   // llama-common is llama.cpp's helper library, which the addon does not link.
-  const files = (dir) => (existsSync(dir) ? readdirSync(dir).filter((f) => SHARED.test(f) && !/llama-common/.test(f)).map((f) => join(dir, f)) : [])
+  const files = (dir) =>
+    existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => SHARED.test(f) && !/llama-common/.test(f))
+          .map((f) => join(dir, f))
+      : []
   const libraries = [...files(join(out, 'lib')), ...files(join(out, 'lib64')), ...files(join(out, 'bin'))]
   const modules = files(join(out, 'backends'))
   const byName = new Map()
   for (const f of [...libraries, ...modules]) byName.set(basename(f), f)
   // A versioned library comes as libX.so -> libX.so.0 -> libX.so.0.26.0 (macOS: libX.dylib,
   // libX.0.dylib, libX.0.26.0.dylib); the loader asks for the soname, libX.so.0 (libX.0.dylib).
-  const soname = (name) => /\.so\.\d+$/.test(name) || /\.\d+\.dylib$/.test(name) && !/\.\d+\.\d+\.dylib$/.test(name)
+  const soname = (name) => /\.so\.\d+$/.test(name) || (/\.\d+\.dylib$/.test(name) && !/\.\d+\.\d+\.dylib$/.test(name))
   const base = (name) => name.replace(/(\.\d+)+\.dylib$/, '.dylib').replace(/\.so(\.\d+)+$/, '.so')
   const withSoname = new Set([...byName.keys()].filter(soname).map(base))
   return [...byName.entries()].filter(([name]) => !withSoname.has(base(name)) || soname(name)).map(([, f]) => f)

@@ -3,6 +3,16 @@
 # Bun and under Node (node:test; the same files run in both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Format and lint first: Rust (rustfmt), JavaScript and TypeScript (Biome, a dev dependency).
+cargo fmt --check
+node_modules/.bin/biome ci --error-on-warnings .
+# The generated loader and types are what the build produced: `napi build` (scripts/setup.sh)
+# writes them into the tree, so a committed copy that differs from the code shows here.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && ! git diff --quiet -- binding.js index.d.ts; then
+  echo "test: binding.js or index.d.ts differ from what the build generates (commit the build's):" >&2
+  git --no-pager diff --stat -- binding.js index.d.ts >&2
+  exit 1
+fi
 # LLAMA_RERANK_CPU's cargo settings, as scripts/setup.sh builds with them.
 cpu_env="$(node lib/cpu_build.cjs --shell)"
 eval "$cpu_env"

@@ -1,7 +1,8 @@
 // Authentication: bearer keys checked in constant time, key files, and which bind addresses are
 // loopback (where the CLI lets the server run without a key).
-import net from 'node:net'
+
 import { createHash, timingSafeEqual } from 'node:crypto'
+import net from 'node:net'
 import { HttpError } from './answers.mjs'
 
 const sha256 = (text) => createHash('sha256').update(text, 'utf8').digest()
@@ -19,7 +20,11 @@ export function parseApiKeys(text) {
  * IPv4-mapped) and `localhost`. Any other name may resolve to a public interface.
  */
 export function isLoopbackHost(host) {
-  const h = String(host).trim().toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '')
+  const h = String(host)
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '')
   if (h === 'localhost') return true
   if (net.isIPv4(h)) return h.startsWith('127.')
   if (net.isIPv6(h)) {

@@ -6,8 +6,9 @@
 // The parts, one file each: limits.mjs (DEFAULT_LIMITS), routes.mjs, answers.mjs (HttpError and
 // writing answers), auth.mjs (keys), requests.mjs (reading and parsing bodies), scores.mjs (TEI's
 // raw scores), pool.mjs (the context pool and its queue), metrics.mjs, openapi.mjs.
-import http from 'node:http'
+
 import { randomUUID } from 'node:crypto'
+import http from 'node:http'
 import { HttpError, send } from './answers.mjs'
 import { createAuthenticator } from './auth.mjs'
 import { DEFAULT_LIMITS } from './limits.mjs'
@@ -18,10 +19,9 @@ import { parseRequest, readBody } from './requests.mjs'
 import { KNOWN_ROUTES, RERANK_ROUTES } from './routes.mjs'
 import { checkRawScores, rawScoresOf } from './scores.mjs'
 
-export { DEFAULT_LIMITS } from './limits.mjs'
 export { isLoopbackHost, parseApiKeys } from './auth.mjs'
+export { DEFAULT_LIMITS } from './limits.mjs'
 export { openApiDocument } from './openapi.mjs'
-
 
 /**
  * Starts the server. `contexts` are ranking contexts of one model; each request runs whole on
@@ -65,10 +65,15 @@ export async function startServer({
   function sendError(req, res, error) {
     // A body still on the wire would have to be read before the connection could carry the next request.
     const close = error.close || closing || !req.complete
-    sendJson(res, error.status, { error: { code: error.status, message: error.message, type: error.type } }, {
-      ...error.headers,
-      ...(close ? { connection: 'close' } : {}),
-    })
+    sendJson(
+      res,
+      error.status,
+      { error: { code: error.status, message: error.message, type: error.type } },
+      {
+        ...error.headers,
+        ...(close ? { connection: 'close' } : {}),
+      },
+    )
   }
 
   /** Tokens each pair takes before truncation, counted by the context's own tokenizer. */
@@ -79,14 +84,23 @@ export async function startServer({
     const size = contexts[0].contextSize
     const over = lengths.findIndex((n) => n > size)
     if (over >= 0 && !request.truncate) {
-      throw new HttpError(413, `texts[${over}] with the query is ${lengths[over]} tokens, over the model's context of ${size}; send "truncate": true to cut it`)
+      throw new HttpError(
+        413,
+        `texts[${over}] with the query is ${lengths[over]} tokens, over the model's context of ${size}; send "truncate": true to cut it`,
+      )
     }
     if (over >= 0 && request.direction === 'left') {
-      throw new HttpError(400, `texts[${over}] with the query is ${lengths[over]} tokens, over the context of ${size}, and "truncation_direction": "Left" cannot be honoured: llama-rerank only cuts a document's tail. Send "Right", or shorten the text`)
+      throw new HttpError(
+        400,
+        `texts[${over}] with the query is ${lengths[over]} tokens, over the context of ${size}, and "truncation_direction": "Left" cannot be honoured: llama-rerank only cuts a document's tail. Send "Right", or shorten the text`,
+      )
     }
     const tokens = lengths.reduce((sum, n) => sum + Math.min(n, size), 0)
     if (limits.maxRequestTokens && tokens > limits.maxRequestTokens) {
-      throw new HttpError(413, `the request has ${tokens} tokens to score, more than the server's limit of ${limits.maxRequestTokens} per request; split it`)
+      throw new HttpError(
+        413,
+        `the request has ${tokens} tokens to score, more than the server's limit of ${limits.maxRequestTokens} per request; split it`,
+      )
     }
     return tokens
   }
@@ -120,15 +134,16 @@ export async function startServer({
     }
   }
 
-  const byRelevance = (scores) =>
-    scores.map((score, index) => ({ index, score })).sort((a, b) => b.score - a.score || a.index - b.index)
+  const byRelevance = (scores) => scores.map((score, index) => ({ index, score })).sort((a, b) => b.score - a.score || a.index - b.index)
 
   function answerRerank(res, request, scores, tokens) {
-    const results = byRelevance(scores).slice(0, request.topN).map(({ index, score }) =>
-      request.returnDocuments
-        ? { index, relevance_score: score, document: { text: request.texts[index] } }
-        : { index, relevance_score: score },
-    )
+    const results = byRelevance(scores)
+      .slice(0, request.topN)
+      .map(({ index, score }) =>
+        request.returnDocuments
+          ? { index, relevance_score: score, document: { text: request.texts[index] } }
+          : { index, relevance_score: score },
+      )
     sendJson(res, 200, {
       id: randomUUID(),
       object: 'list',

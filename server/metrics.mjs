@@ -3,7 +3,6 @@
 // `serverMetrics` defines every metric the server exports (deploy/kubernetes.yaml's autoscaler
 // names some of them; scripts/lint_deploy.mjs checks those names against this file).
 
-
 const escapeLabel = (value) => String(value).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
 const formatNumber = (n) => (n === Infinity ? '+Inf' : n === -Infinity ? '-Inf' : Number.isNaN(n) ? 'NaN' : String(n))
 
@@ -88,12 +87,28 @@ export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
  */
 export function serverMetrics({ pool, contexts, openConnections, modelLoadSeconds }) {
   const metrics = createMetrics()
-  const requestsTotal = metrics.counter('llama_rerank_http_requests_total', 'HTTP requests answered, by route and status (499: the client went away first)', ['route', 'status'])
-  const requestSeconds = metrics.histogram('llama_rerank_http_request_duration_seconds', 'Time from the request\'s arrival to its answer, by route', LATENCY_BUCKETS, ['route'])
-  const queueWaitSeconds = metrics.histogram('llama_rerank_queue_wait_seconds', 'Time a scoring request waited for a ranking context', LATENCY_BUCKETS)
+  const requestsTotal = metrics.counter(
+    'llama_rerank_http_requests_total',
+    'HTTP requests answered, by route and status (499: the client went away first)',
+    ['route', 'status'],
+  )
+  const requestSeconds = metrics.histogram(
+    'llama_rerank_http_request_duration_seconds',
+    "Time from the request's arrival to its answer, by route",
+    LATENCY_BUCKETS,
+    ['route'],
+  )
+  const queueWaitSeconds = metrics.histogram(
+    'llama_rerank_queue_wait_seconds',
+    'Time a scoring request waited for a ranking context',
+    LATENCY_BUCKETS,
+  )
   const documentsTotal = metrics.counter('llama_rerank_documents_scored_total', 'Documents scored')
   const pairTokensTotal = metrics.counter('llama_rerank_pair_tokens_total', 'Tokens of every scored (query, document) prompt')
-  const tokensComputedTotal = metrics.counter('llama_rerank_tokens_computed_total', 'Tokens evaluated (a shared prompt prefix counts once per call)')
+  const tokensComputedTotal = metrics.counter(
+    'llama_rerank_tokens_computed_total',
+    'Tokens evaluated (a shared prompt prefix counts once per call)',
+  )
   metrics.gauge('llama_rerank_queue_depth', 'Scoring requests waiting for a ranking context', () => pool.waiting)
   metrics.gauge('llama_rerank_inflight_calls', 'Scoring calls running on a ranking context', () => pool.running)
   metrics.gauge('llama_rerank_contexts', 'Ranking contexts (requests scored side by side)', () => contexts.length)
@@ -104,8 +119,16 @@ export function serverMetrics({ pool, contexts, openConnections, modelLoadSecond
   metrics.gauge('process_resident_memory_bytes', 'Resident memory size in bytes', () => process.memoryUsage.rss())
   // The same names as prom-client's defaults: RSS alone cannot tell a leak from V8 growing its heap.
   metrics.gauge('nodejs_heap_size_total_bytes', 'V8 heap size reserved, in bytes', () => process.memoryUsage().heapTotal)
-  metrics.gauge('nodejs_heap_size_used_bytes', 'V8 heap in use (live objects and garbage not yet collected), in bytes', () => process.memoryUsage().heapUsed)
-  metrics.gauge('nodejs_external_memory_bytes', 'Memory of C++ objects bound to JavaScript objects, in bytes', () => process.memoryUsage().external)
+  metrics.gauge(
+    'nodejs_heap_size_used_bytes',
+    'V8 heap in use (live objects and garbage not yet collected), in bytes',
+    () => process.memoryUsage().heapUsed,
+  )
+  metrics.gauge(
+    'nodejs_external_memory_bytes',
+    'Memory of C++ objects bound to JavaScript objects, in bytes',
+    () => process.memoryUsage().external,
+  )
   const startedAt = Date.now() / 1000
   metrics.gauge('process_start_time_seconds', 'Start time of the process since the Unix epoch in seconds', () => startedAt)
   return { render: metrics.render, requestsTotal, requestSeconds, queueWaitSeconds, documentsTotal, pairTokensTotal, tokensComputedTotal }

@@ -9,7 +9,7 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
   const open = authRequired ? { security: [] } : {}
   const unauthorized = authRequired ? { 401: error('No API key, or not a valid one (with a WWW-Authenticate: Bearer header)') } : {}
   const busy = {
-    ...error('Busy: the queue is full or no context became free within the queue timeout; retry after the Retry-After header\'s seconds'),
+    ...error("Busy: the queue is full or no context became free within the queue timeout; retry after the Retry-After header's seconds"),
     headers: { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer', minimum: 1 } } },
   }
   const rerankResponses = {
@@ -17,7 +17,9 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
     ...unauthorized,
     405: error('Not POST'),
     408: error('The body did not arrive within --body-timeout'),
-    413: error('The body is larger than --max-body-bytes, the request has more tokens than --max-request-tokens, or (TEI shape, truncate false) a pair is longer than the context'),
+    413: error(
+      'The body is larger than --max-body-bytes, the request has more tokens than --max-request-tokens, or (TEI shape, truncate false) a pair is longer than the context',
+    ),
     503: busy,
   }
   const rerankOperation = (operationId, summary, { tei = false } = {}) => ({
@@ -27,11 +29,17 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
       ...secured,
       requestBody: {
         required: true,
-        content: { 'application/json': { schema: tei ? { oneOf: [ref('RerankRequest'), ref('TeiRerankRequest')] } : ref('RerankRequest') } },
+        content: {
+          'application/json': { schema: tei ? { oneOf: [ref('RerankRequest'), ref('TeiRerankRequest')] } : ref('RerankRequest') },
+        },
       },
       responses: {
-        200: json(tei ? { oneOf: [ref('RerankResponse'), ref('TeiRerankResponse')] } : ref('RerankResponse'),
-          tei ? 'The documents by relevance, best first: a RerankResponse for a body with "documents", a TEI array for a body with "texts"' : 'The documents by relevance, best first'),
+        200: json(
+          tei ? { oneOf: [ref('RerankResponse'), ref('TeiRerankResponse')] } : ref('RerankResponse'),
+          tei
+            ? 'The documents by relevance, best first: a RerankResponse for a body with "documents", a TEI array for a body with "texts"'
+            : 'The documents by relevance, best first',
+        ),
         ...rerankResponses,
         ...(tei ? { 422: error('TEI shape, raw_scores: a score saturated at 0 or 1, so its logit cannot be recovered') } : {}),
       },
@@ -44,7 +52,10 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
       ...open,
       responses: {
         200: json({ type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] }, 'Serving'),
-        503: json({ type: 'object', properties: { status: { type: 'string', enum: ['shutting down'] } }, required: ['status'] }, 'Shutting down: finishing the requests it has'),
+        503: json(
+          { type: 'object', properties: { status: { type: 'string', enum: ['shutting down'] } }, required: ['status'] },
+          'Shutting down: finishing the requests it has',
+        ),
       },
     },
   }
@@ -68,7 +79,11 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
     },
     paths: {
       '/v1/rerank': rerankOperation('rerank', 'Rank documents against a query (llama-server, Jina and Cohere shape)'),
-      '/rerank': rerankOperation('rerankAny', 'Rank documents: the /v1/rerank shape, or text-embeddings-inference\'s when the body has "texts"', { tei: true }),
+      '/rerank': rerankOperation(
+        'rerankAny',
+        'Rank documents: the /v1/rerank shape, or text-embeddings-inference\'s when the body has "texts"',
+        { tei: true },
+      ),
       '/v1/reranking': rerankOperation('reranking', 'Same as /v1/rerank'),
       '/v2/rerank': rerankOperation('rerankV2', 'Same as /v1/rerank (Cohere v2 path)'),
       '/health': health,
@@ -96,7 +111,17 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
       },
     },
     components: {
-      ...(authRequired ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A key given to `llama-rerank serve` with --api-key, --api-key-file or LLAMA_RERANK_API_KEY' } } } : {}),
+      ...(authRequired
+        ? {
+            securitySchemes: {
+              bearer: {
+                type: 'http',
+                scheme: 'bearer',
+                description: 'A key given to `llama-rerank serve` with --api-key, --api-key-file or LLAMA_RERANK_API_KEY',
+              },
+            },
+          }
+        : {}),
       schemas: {
         RerankRequest: {
           type: 'object',
@@ -145,10 +170,25 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
           properties: {
             query: { type: 'string' },
             texts: { type: 'array', items: { type: 'string' } },
-            raw_scores: { type: 'boolean', nullable: true, default: false, description: 'The logit instead of the probability; cross-encoders only (400 for other models)' },
+            raw_scores: {
+              type: 'boolean',
+              nullable: true,
+              default: false,
+              description: 'The logit instead of the probability; cross-encoders only (400 for other models)',
+            },
             return_text: { type: 'boolean', nullable: true, default: false },
-            truncate: { type: 'boolean', nullable: true, default: false, description: 'false: a pair longer than the context is a 413; true: its document is cut' },
-            truncation_direction: { type: 'string', enum: ['Right', 'Left', 'right', 'left'], default: 'Right', description: 'Left is a 400 when a pair would be cut: only the document\'s tail can be cut' },
+            truncate: {
+              type: 'boolean',
+              nullable: true,
+              default: false,
+              description: 'false: a pair longer than the context is a 413; true: its document is cut',
+            },
+            truncation_direction: {
+              type: 'string',
+              enum: ['Right', 'Left', 'right', 'left'],
+              default: 'Right',
+              description: "Left is a 400 when a pair would be cut: only the document's tail can be cut",
+            },
           },
         },
         TeiRerankResponse: {

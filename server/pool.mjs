@@ -17,7 +17,7 @@ export function createPool(contexts, limits, { onSettled }) {
 
   /** Seconds until a waiting request at the end of the queue could expect a context. */
   const retryAfterSeconds = () => {
-    const seconds = (averageJobSeconds || 1) * (queue.length + running) / contexts.length
+    const seconds = ((averageJobSeconds || 1) * (queue.length + running)) / contexts.length
     return Math.min(60, Math.max(1, Math.ceil(seconds)))
   }
 
@@ -79,14 +79,20 @@ export function createPool(contexts, limits, { onSettled }) {
           throw busy(`the server is busy: ${queue.length} requests waiting`)
         }
         Object.assign(job, { resolve, reject, queuedAt: performance.now() })
-        job.signal.addEventListener('abort', () => {
-          if (remove(job)) reject(job.signal.reason)
-        }, { once: true })
+        job.signal.addEventListener(
+          'abort',
+          () => {
+            if (remove(job)) reject(job.signal.reason)
+          },
+          { once: true },
+        )
         if (limits.queueTimeoutMs) {
           job.timer = setTimeout(() => {
             const ahead = queue.indexOf(job)
             if (remove(job)) {
-              reject(busy(`no ranking context became free within ${limits.queueTimeoutMs} ms (${ahead} requests ahead, ${running} running)`))
+              reject(
+                busy(`no ranking context became free within ${limits.queueTimeoutMs} ms (${ahead} requests ahead, ${running} running)`),
+              )
             }
           }, limits.queueTimeoutMs)
           job.timer.unref?.()

@@ -81,7 +81,10 @@ function parseRerankRequest(json, limits, pathname) {
   const { query, documents, top_n: topN, model, instruction } = json
   if (typeof query !== 'string') throw new HttpError(400, '"query" must be a string')
   if (!Array.isArray(documents)) {
-    const hint = Array.isArray(json.texts) && pathname !== '/rerank' ? ' (text-embeddings-inference\'s { query, texts } shape is served on POST /rerank)' : ''
+    const hint =
+      Array.isArray(json.texts) && pathname !== '/rerank'
+        ? " (text-embeddings-inference's { query, texts } shape is served on POST /rerank)"
+        : ''
     throw new HttpError(400, `"documents" must be an array of strings or of objects with a "text" string${hint}`)
   }
   checkDocumentCount(documents.length, limits, 'documents')

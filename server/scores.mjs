@@ -12,16 +12,21 @@ const logitOf = (p) => Math.log(p) - Math.log1p(-p)
 export function checkRawScores(request, modelInfo) {
   if (!request.rawScores) return
   if (modelInfo?.scoring !== 'classifier' || modelInfo?.relevantLabel) {
-    throw new HttpError(400,
+    throw new HttpError(
+      400,
       `"raw_scores": true needs a one-label cross-encoder (scoring "classifier"); this model scores "${modelInfo?.scoring ?? 'unknown'}"${modelInfo?.relevantLabel ? ` as the softmax of label "${modelInfo.relevantLabel}"` : ''}, ` +
-      'a probability that llama-rerank does not expose as a logit. Ask without raw_scores for scores in [0, 1]')
+        'a probability that llama-rerank does not expose as a logit. Ask without raw_scores for scores in [0, 1]',
+    )
   }
 }
 
 export function rawScoresOf(scores) {
   return scores.map((p, i) => {
     if (!(p > 0 && p < 1)) {
-      throw new HttpError(422, `the score of texts[${i}] is exactly ${p} in float64, so its logit (beyond ±36.7) cannot be recovered; ask without raw_scores`)
+      throw new HttpError(
+        422,
+        `the score of texts[${i}] is exactly ${p} in float64, so its logit (beyond ±36.7) cannot be recovered; ask without raw_scores`,
+      )
     }
     return logitOf(p)
   })

@@ -14,10 +14,7 @@ const model = await llama.loadModel({ modelPath })
 const context = await model.createRankingContext()
 
 const query = 'What is the capital of France?'
-const documents = [
-  'The mitochondria is the powerhouse of the cell.',
-  'Paris is the capital and largest city of France.',
-]
+const documents = ['The mitochondria is the powerhouse of the cell.', 'Paris is the capital and largest city of France.']
 
 const score = await context.rank(query, documents[1])
 console.log(`rank: ${score}`)

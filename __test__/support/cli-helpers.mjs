@@ -129,7 +129,10 @@ export function occupy(url, { query = 'What is the capital of France?', document
       headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify({ query, documents: Array.from({ length: documents }, (_, i) => longDocument(i)) }),
       signal: controller.signal,
-    }).then((res) => res.status, (error) => error.name)
+    }).then(
+      (res) => res.status,
+      (error) => error.name,
+    )
     return { before, answer }
   })
   const running = started.then(({ before }) =>

@@ -1,7 +1,8 @@
 // Type-checked by compat-types.test.mjs (never run): node-llama-cpp ranking code, unchanged but
 // for the import, must compile against llama-rerank/compat's compat.d.ts.
-import { getLlama, createRankingContext, DisposedError, LlamaLogLevel } from 'llama-rerank/compat'
-import type { LlamaRankingContext, LlamaModel, Llama } from 'llama-rerank/compat'
+
+import type { Llama, LlamaModel, LlamaRankingContext } from 'llama-rerank/compat'
+import { createRankingContext, DisposedError, getLlama, LlamaLogLevel } from 'llama-rerank/compat'
 
 const llama: Llama = await getLlama({ gpu: false, logLevel: LlamaLogLevel.error })
 const model: LlamaModel = await llama.loadModel({ modelPath: 'model.gguf', gpuLayers: 'auto', loadSignal: AbortSignal.timeout(1000) })
@@ -34,4 +35,4 @@ await context.rank('q', 'd', { onOverflow: 'ignore' })
 // @ts-expect-error rankAll takes an array
 await context.rankAll('q', 'd')
 
-export { score, scores, sorted, tokens, disposed, isDisposed }
+export { disposed, isDisposed, score, scores, sorted, tokens }

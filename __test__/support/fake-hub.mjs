@@ -7,9 +7,10 @@
 //   GET|HEAD /cdn/{sha256}                             the bytes, with Range support and an ETag
 // and can cut a download mid-file, stall it, send it slowly, lie about a file's size or
 // digest, require a token, and serve other revisions than main.
-import http from 'node:http'
+
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import http from 'node:http'
 
 export const COMMIT = 'c0ffee0000000000000000000000000000000001'
 
@@ -71,10 +72,11 @@ export async function startFakeHub({ repos, token = 'hf_test_token' }) {
       this.stallAfter = null
       this.throttle = null
     },
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections()
-      server.close(resolve)
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(resolve)
+      }),
   }
 
   const authorized = (req) => req.headers.authorization === `Bearer ${token}`
@@ -146,12 +148,14 @@ export async function startFakeHub({ repos, token = 'hf_test_token' }) {
       const rev = repo.revisions.get(m[2] ?? 'main')
       if (!rev) return fail(res, 404, 'RevisionNotFound', `Invalid rev id: ${m[2]}`)
       res.writeHead(200, { 'content-type': 'application/json' })
-      return res.end(JSON.stringify({
-        id: m[1],
-        modelId: m[1],
-        sha: rev.commit,
-        siblings: [{ rfilename: 'README.md' }, ...[...rev.files.keys()].map((rfilename) => ({ rfilename }))],
-      }))
+      return res.end(
+        JSON.stringify({
+          id: m[1],
+          modelId: m[1],
+          sha: rev.commit,
+          siblings: [{ rfilename: 'README.md' }, ...[...rev.files.keys()].map((rfilename) => ({ rfilename }))],
+        }),
+      )
     }
 
     // resolve: a redirect to the storage URL, with the file's metadata.

@@ -8,12 +8,31 @@ const TYPE_SIZE = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8
 function reader(buf) {
   let pos = 0
   const r = {
-    get pos() { return pos },
-    u32() { const v = buf.readUInt32LE(pos); pos += 4; return v },
-    u64() { const v = buf.readBigUInt64LE(pos); pos += 8; return Number(v) },
-    string() { const n = r.u64(); const s = buf.toString('utf8', pos, pos + n); pos += n; return s },
+    get pos() {
+      return pos
+    },
+    u32() {
+      const v = buf.readUInt32LE(pos)
+      pos += 4
+      return v
+    },
+    u64() {
+      const v = buf.readBigUInt64LE(pos)
+      pos += 8
+      return Number(v)
+    },
+    string() {
+      const n = r.u64()
+      const s = buf.toString('utf8', pos, pos + n)
+      pos += n
+      return s
+    },
     skipValue(type) {
-      if (type === 8) { const n = r.u64(); pos += n; return }
+      if (type === 8) {
+        const n = r.u64()
+        pos += n
+        return
+      }
       if (type === 9) {
         const itemType = r.u32()
         const n = r.u64()
@@ -27,11 +46,30 @@ function reader(buf) {
   return r
 }
 
-const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b }
-const u64 = (v) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b }
-const str = (s) => { const b = Buffer.from(s, 'utf8'); return Buffer.concat([u64(b.length), b]) }
-const kvU16 = (key, v) => { const b = Buffer.alloc(2); b.writeUInt16LE(v); return Buffer.concat([str(key), u32(2), b]) }
-const kvI32 = (key, v) => { const b = Buffer.alloc(4); b.writeInt32LE(v); return Buffer.concat([str(key), u32(5), b]) }
+const u32 = (v) => {
+  const b = Buffer.alloc(4)
+  b.writeUInt32LE(v)
+  return b
+}
+const u64 = (v) => {
+  const b = Buffer.alloc(8)
+  b.writeBigUInt64LE(BigInt(v))
+  return b
+}
+const str = (s) => {
+  const b = Buffer.from(s, 'utf8')
+  return Buffer.concat([u64(b.length), b])
+}
+const kvU16 = (key, v) => {
+  const b = Buffer.alloc(2)
+  b.writeUInt16LE(v)
+  return Buffer.concat([str(key), u32(2), b])
+}
+const kvI32 = (key, v) => {
+  const b = Buffer.alloc(4)
+  b.writeInt32LE(v)
+  return Buffer.concat([str(key), u32(5), b])
+}
 const pad = (n, align) => Buffer.alloc((align - (n % align)) % align)
 
 /** Splits `bytes` (a whole GGUF) into `count` shards; returns their contents. */
