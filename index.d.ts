@@ -23,6 +23,8 @@ export declare class RankingContext {
   get lastCallStats(): CallStatistics | null
   /** Tokens per pair at most. */
   get contextSize(): number
+  /** The type of the KV cache: `"f16"` (default) or `"f32"` (the `kvCacheType` option). */
+  get kvCacheType(): 'f16' | 'f32'
   /** Whether `dispose()` has been called (directly or through the model). */
   get disposed(): boolean
   /**
@@ -174,9 +176,11 @@ export interface ModelInfo {
   scoring: 'classifier' | 'yes-no'
   /**
    * `"pooled-head"`: llama.cpp's RANK pooling through the file's classifier head;
-   * `"lm-head"`: the last token's `yes`/`no` logits.
+   * `"lm-head"`: the last token's `yes`/`no` logits; `"hidden-state"`: the first token's
+   * hidden state with the file's classifier applied in f64 (jina-bert-v2, whose llama.cpp
+   * head would return `tanh` of the logit).
    */
-  scoreSource: 'pooled-head' | 'lm-head'
+  scoreSource: 'pooled-head' | 'lm-head' | 'hidden-state'
   /**
    * How a pooled yes/no head is computed. `"lm-head-rows"`: the head's rows are the LM
    * head's rows for its labels, byte for byte, so the same values come from the last
@@ -266,6 +270,12 @@ export interface RankingContextOptions {
    * with `ERR_INPUT_TOO_LONG` before anything is evaluated.
    */
   onOverflow?: 'truncate' | 'throw'
+  /**
+   * The type llama.cpp keeps the KV cache in: `"f16"` (default, llama.cpp's) or `"f32"`, the
+   * exact path for generative rerankers (Qwen3 fixtures: 5e-7 from the reference instead of
+   * 1.7e-4) at twice the cache memory. Cross-encoders have no KV cache.
+   */
+  kvCacheType?: 'f16' | 'f32'
 }
 
 /** Per-call options. */

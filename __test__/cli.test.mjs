@@ -67,6 +67,12 @@ test('JSON lines when piped, best first, scores as the reference', async () => {
   assert.equal(r.stderr, '') // no progress bar off a terminal
 })
 
+test('--kv-cache-type f32 scores within 1e-5 of the reference', async () => {
+  const r = await run(['rank', '-m', POOLED, '-q', QUERY, '--kv-cache-type', 'f32', '--json', ...docs])
+  assert.equal(r.code, 0, r.stderr)
+  for (const row of jsonLines(r.stdout)) assert.ok(Math.abs(row.score - refScore(row.document)) <= 1e-5, JSON.stringify(row))
+})
+
 test('--table prints a ranked table', async () => {
   const r = await run(['rank', '-m', POOLED, '-q', QUERY, '--table', ...docs])
   assert.equal(r.code, 0, r.stderr)
@@ -152,6 +158,8 @@ describe('exit codes and messages', () => {
     [['rank', '-m', POOLED, '-q', 'q', '--top-k', '0', 'd'], /--top-k must be a positive integer/],
     [['rank', '-m', POOLED, '-q', 'q', '--context-size', 'big', 'd'], /--context-size must be a positive integer/],
     [['rank', '-m', POOLED, '-q', 'q', '--frobnicate', 'd'], /Unknown option '--frobnicate'/],
+    [['rank', '-m', POOLED, '-q', 'q', '--kv-cache-type', 'q8_0', 'd'], /--kv-cache-type must be f16 or f32/],
+    [['serve', '-m', POOLED, '--kv-cache-type', 'F32'], /--kv-cache-type must be f16 or f32/],
     [['rank', '-m', POOLED, '-q', 'q', '--file', path.join(scratch, 'missing.txt')], /cannot read .*missing\.txt: no such file/],
     [['rank', '-m', POOLED, '-q', 'q', '--json', '--table', 'd'], /exclude each other/],
     [['serve', '-m', POOLED, '--port', '70000'], /--port must be at most 65535/],

@@ -96,6 +96,40 @@ for (const [name, file] of Object.entries(judges)) {
   })
 }
 
+for (const [name, file] of Object.entries(load('expected-jina.json'))) {
+  test(`${name}: ${file.family}, Jina's layout`, async () => {
+    const model = await lib.loadModel(path.join(dir, name))
+    assert.equal(model.info.family, file.family)
+    assert.equal(model.info.scoring, 'classifier')
+    // jina-bert-v2: the logit from the first token's hidden state, not llama.cpp's tanh of it
+    assert.equal(model.info.scoreSource, file.arch === 'jina-bert-v2' ? 'hidden-state' : 'pooled-head')
+    assert.equal(model.info.trainedContextLength, file.nCtxTrain)
+    await checkScores(
+      model,
+      file,
+      (p) => p.maxLength ?? undefined,
+      (p) => p.score,
+    )
+    if (file.arch === 'jina-bert-v2') {
+      // logits beyond ±9 (tanh rounds them to ±1 in f32) keep their order, bit-identical in one call
+      const saturated = file.pairs.filter((p) => Math.abs(p.logit) > 9 && p.maxLength == null)
+      assert.ok(saturated.length >= 3)
+      const context = await model.createRankingContext({ threads: 2 })
+      const alone = []
+      for (const p of saturated) alone.push((await context.rankAll(p.query, [p.document]))[0])
+      const byLogit = saturated.map((p, i) => [p.logit, alone[i]]).sort((a, b) => a[0] - b[0])
+      for (let i = 1; i < byLogit.length; i++) assert.ok(byLogit[i - 1][1] < byLogit[i][1], JSON.stringify(byLogit))
+      for (const [i, p] of saturated.entries()) {
+        const [again, copy] = await context.rankAll(p.query, [p.document, p.document])
+        assert.equal(again, alone[i])
+        assert.equal(copy, alone[i])
+      }
+      await context.dispose()
+    }
+    await model.dispose()
+  })
+}
+
 test('the judge option: a preset by name, and a clear error for an unknown one', async () => {
   const gemma = path.join(dir, 'bge-reranker-v2-gemma-tiny.gguf')
   await assert.rejects(
@@ -122,4 +156,5 @@ test('llama-rerank info names the family and the judge preset', () => {
   assert.equal(mxbai.family, 'mxbai-rerank-v2')
   assert.equal(mxbai.judge.preset, 'mxbai-rerank-v2')
   assert.equal(run('xlmr-reranker.gguf').family, 'xlm-roberta')
+  assert.equal(run('jina-reranker-v2-tiny.gguf').family, 'jina-reranker-v2')
 })

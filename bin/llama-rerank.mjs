@@ -37,6 +37,9 @@ rank:
   --instruction TEXT      the task instruction (generative rerankers such as Qwen3-Reranker)
   -c, --context-size N    tokens per (query, document) pair; longer documents are truncated
   -t, --threads N         CPU threads (default: all physical cores)
+  --kv-cache-type T       f16 (default) or f32: the exact path for generative rerankers
+                          (Qwen3 fixtures 5e-7 from transformers instead of 1.7e-4), twice the
+                          KV memory; cross-encoders have no KV cache
   --json                  JSON lines: {"rank","index","score","document"} (default when piped)
   --table                 a table (default on a terminal)
 
@@ -49,6 +52,7 @@ serve:
   --contexts N            requests scored side by side (default 1); threads are split
   -c, --context-size N    tokens per pair (default: the model's, at most 8192)
   -t, --threads N         threads per context (default: cores / contexts)
+  --kv-cache-type T       f16 (default) or f32, as for rank
   --api-key KEY           require "Authorization: Bearer KEY" (repeatable; also
                           $LLAMA_RERANK_API_KEY); /health and /openapi.json stay open
   --api-key-file F        more keys, one a line (# comments)
@@ -90,6 +94,11 @@ function positiveInt(value, name, { allowZero = false } = {}) {
     throw new UsageError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(value)}`)
   }
   return n
+}
+
+function kvCacheTypeOf(value) {
+  if (value === undefined || value === 'f16' || value === 'f32') return value
+  throw new UsageError(`--kv-cache-type must be f16 or f32, got ${JSON.stringify(value)}`)
 }
 
 function parse(args, options, { positionals = false } = {}) {
@@ -255,6 +264,7 @@ async function rank(args) {
       instruction: { type: 'string' },
       'context-size': { type: 'string', short: 'c' },
       threads: { type: 'string', short: 't' },
+      'kv-cache-type': { type: 'string' },
       json: { type: 'boolean' },
       table: { type: 'boolean' },
     },
@@ -265,6 +275,7 @@ async function rank(args) {
   const topK = positiveInt(values['top-k'], '--top-k')
   const contextSize = positiveInt(values['context-size'], '--context-size')
   const threads = positiveInt(values.threads, '--threads')
+  const kvCacheType = kvCacheTypeOf(values['kv-cache-type'])
   const documents = [...positionals, ...(await readDocuments(values.file ?? []))]
   if (documents.length === 0) {
     throw new UsageError('no documents: pass them as arguments or with --file (- for standard input)')
@@ -277,7 +288,7 @@ async function rank(args) {
 
   const model = await lib().loadModel(modelOf(values), { signal: abort.signal })
   try {
-    const context = await model.createRankingContext({ contextSize, threads })
+    const context = await model.createRankingContext({ contextSize, threads, kvCacheType })
     const bar = progressBar()
     let ranked
     try {
@@ -313,6 +324,7 @@ const SCORING = {
 const SOURCE = {
   'pooled-head': "pooled-head: the file's classifier head (cls.output)",
   'lm-head': 'lm-head: the last token\'s "yes"/"no" logits, sigmoid(yes - no)',
+  'hidden-state': "hidden-state: the first token's hidden state, the file's classifier (cls.weight) applied in f64",
 }
 
 const HEAD = {
@@ -407,6 +419,7 @@ async function serve(args) {
     contexts: { type: 'string' },
     'context-size': { type: 'string', short: 'c' },
     threads: { type: 'string', short: 't' },
+    'kv-cache-type': { type: 'string' },
     'api-key': { type: 'string', multiple: true },
     'api-key-file': { type: 'string', multiple: true },
     'insecure-no-auth': { type: 'boolean' },
@@ -427,6 +440,7 @@ async function serve(args) {
   const contexts = positiveInt(values.contexts ?? '1', '--contexts')
   const contextSize = positiveInt(values['context-size'], '--context-size')
   const threads = positiveInt(values.threads, '--threads') ?? Math.max(1, Math.floor(availableParallelism() / contexts))
+  const kvCacheType = kvCacheTypeOf(values['kv-cache-type'])
   const limits = {
     maxDocuments: positiveInt(values['max-documents'], '--max-documents'),
     maxBodyBytes: positiveInt(values['max-body-bytes'], '--max-body-bytes'),
@@ -457,7 +471,7 @@ async function serve(args) {
   const loadStarted = performance.now()
   const model = await lib().loadModel(name)
   const pool = []
-  for (let i = 0; i < contexts; i++) pool.push(await model.createRankingContext({ contextSize, threads }))
+  for (let i = 0; i < contexts; i++) pool.push(await model.createRankingContext({ contextSize, threads, kvCacheType }))
   const modelLoadSeconds = (performance.now() - loadStarted) / 1000
   const modelName = name.startsWith('hf:') ? name.slice(3) : path.basename(name)
   const log = (line) => process.stderr.write(`llama-rerank: ${line}\n`)

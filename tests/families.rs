@@ -206,3 +206,93 @@ fn a_judge_can_be_forced_but_not_on_a_cross_encoder() {
     let err = open_family("xlmr-reranker.gguf", &request).unwrap_err();
     assert_eq!(err.code, ErrorCode::NotAReranker, "{err}");
 }
+
+#[test]
+fn jina_cross_encoders_match_their_references() {
+    for (name, file) in expected("expected-jina.json") {
+        let (model, plan) = open_family(&name, &ScoringRequest::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            family(&model.inspection),
+            file["family"].as_str().unwrap(),
+            "{name}"
+        );
+        assert_eq!(plan.method().as_str(), "classifier", "{name}");
+        let jina_v1 = file["arch"] == "jina-bert-v2";
+        // jina-bert-v2: the logit from the first token's hidden state and the file's classifier,
+        // not llama.cpp's tanh of it
+        assert_eq!(
+            plan,
+            if jina_v1 {
+                ScoringPlan::HiddenClassifier
+            } else {
+                ScoringPlan::Classifier
+            },
+            "{name}"
+        );
+        check_pairs(
+            &name,
+            &file,
+            &model,
+            plan,
+            |p| p["maxLength"].as_u64().map(|m| m as u32),
+            |p| p["score"].as_f64().unwrap(),
+        );
+        let pairs = file["pairs"].as_array().unwrap();
+        let alone = ContextWorker::start(Arc::new(shared(&model, plan, None))).unwrap();
+        let queries: std::collections::BTreeSet<&str> =
+            pairs.iter().map(|p| p["query"].as_str().unwrap()).collect();
+        for query in queries {
+            let docs: Vec<&str> = pairs
+                .iter()
+                .filter(|p| p["query"] == query && p["maxLength"].is_null())
+                .map(|p| p["document"].as_str().unwrap())
+                .collect();
+            if docs.is_empty() {
+                continue;
+            }
+            let base: Vec<f64> = docs
+                .iter()
+                .map(|d| rank_all(&alone, query, &[d], None).unwrap()[0])
+                .collect();
+            // bit-identical in one call, in reverse order and with copies
+            let packed = rank_all(&alone, query, &docs, None).unwrap();
+            let twice: Vec<&str> = docs.iter().flat_map(|d| [*d, *d]).collect();
+            let doubled = rank_all(&alone, query, &twice, None).unwrap();
+            for (i, b) in base.iter().enumerate() {
+                assert_eq!(packed[i].to_bits(), b.to_bits(), "{name} {query:?} doc {i}");
+                assert_eq!(
+                    doubled[2 * i].to_bits(),
+                    b.to_bits(),
+                    "{name} doc {i} twice"
+                );
+                assert_eq!(
+                    doubled[2 * i + 1].to_bits(),
+                    b.to_bits(),
+                    "{name} doc {i} copy"
+                );
+            }
+        }
+        if jina_v1 {
+            // Logits beyond ±9 (tanh = ±1 in f32) keep their order and stay apart.
+            let mut saturated: Vec<(f64, f64)> = pairs
+                .iter()
+                .filter(|p| p["logit"].as_f64().unwrap().abs() > 9.0)
+                .map(|p| {
+                    let w = ContextWorker::start(Arc::new(shared(
+                        &model,
+                        plan,
+                        p["maxLength"].as_u64().map(|m| m as u32),
+                    )))
+                    .unwrap();
+                    (p["logit"].as_f64().unwrap(), score(&w, p))
+                })
+                .collect();
+            assert!(saturated.len() >= 3, "{name}: saturated pairs");
+            saturated.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for w in saturated.windows(2) {
+                assert!(w[0].1 < w[1].1, "{name}: {w:?} out of order or equal");
+            }
+        }
+    }
+}

@@ -236,6 +236,7 @@ fn prefix_is_computed_once_and_kv_grows_with_need() {
             context_size: 1024,
             batch_size: 128,
             threads: 2,
+            kv_cache: Default::default(),
         };
         let mut context = ScoringContext::new(model.clone(), settings).unwrap();
         assert_eq!(context.kv_size(), 256, "{name}: the first context is small");
@@ -342,6 +343,7 @@ fn an_abort_stops_the_running_decode_and_the_context_stays_usable() {
             context_size: 512,
             batch_size: 512,
             threads: 2,
+            kv_cache: Default::default(),
         };
         let shared = ContextShared::new(
             model.clone(),

@@ -7,7 +7,7 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams, LlamaPoolingType};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
@@ -18,7 +18,7 @@ use super::ffi::DecodeInterrupt;
 use super::model::LoadedModel;
 use crate::error::{ErrorCode, RerankError, Result};
 use crate::prompt::TokenId;
-use crate::scoring::{LabelHead, ModelOutput, NonFiniteScore, ScoringPlan};
+use crate::scoring::{ClassifierHead, LabelHead, ModelOutput, NonFiniteScore, ScoringPlan};
 
 /// Options that shape a scoring context.
 #[derive(Debug, Clone)]
@@ -29,6 +29,41 @@ pub struct ContextSettings {
     /// Tokens per decode call.
     pub batch_size: u32,
     pub threads: i32,
+    /// The type of the KV cache's keys and values.
+    pub kv_cache: KvCache,
+}
+
+/// The type llama.cpp keeps the KV cache in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KvCache {
+    /// llama.cpp's default: half the memory; rounds keys and values to f16 (Qwen3 fixtures:
+    /// 1.7e-4 from the reference).
+    #[default]
+    F16,
+    /// The exact path (Qwen3 fixtures: 5e-7 from the reference); twice the cache memory.
+    F32,
+}
+
+impl KvCache {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KvCache::F16 => "f16",
+            KvCache::F32 => "f32",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "f16" => Some(KvCache::F16),
+            "f32" => Some(KvCache::F32),
+            _ => None,
+        }
+    }
+    fn ggml(self) -> KvCacheType {
+        match self {
+            KvCache::F16 => KvCacheType::F16,
+            KvCache::F32 => KvCacheType::F32,
+        }
+    }
 }
 
 /// Shared prompt prefixes shorter than this are recomputed rather than copied.
@@ -98,6 +133,9 @@ pub trait BatchObserver {
 enum Readout {
     /// llama.cpp's RANK pooling through the classifier head (embeddings mode).
     Pooled,
+    /// The first token's hidden state (CLS pooling, embeddings mode), with the file's
+    /// classifier applied in f64.
+    Hidden(ClassifierHead),
     /// A pooled yes/no head computed from the last token's logits: the head's rows are the LM
     /// head's rows for its labels (see [`LabelHead`]).
     LabelHead(LabelHead),
@@ -132,13 +170,24 @@ impl Readout {
                 Some(head) => Readout::LabelHead(head.clone()),
                 None => Readout::Pooled,
             }),
+            ScoringPlan::HiddenClassifier => match &model.classifier_head {
+                Some(head) => Ok(Readout::Hidden(head.clone())),
+                None => Err(RerankError::new(
+                    ErrorCode::UnsupportedReranker,
+                    "the model's classifier weights could not be read",
+                )),
+            },
             ScoringPlan::Classifier | ScoringPlan::LabelSoftmax { .. } => Ok(Readout::Pooled),
         }
     }
 
-    /// Whether llama.cpp's RANK pooling computes the score (embeddings mode).
-    fn is_pooled(&self) -> bool {
-        matches!(self, Readout::Pooled)
+    /// The pooling llama.cpp applies (embeddings mode), or `None` for logits.
+    fn pooling(&self) -> Option<LlamaPoolingType> {
+        match self {
+            Readout::Pooled => Some(LlamaPoolingType::Rank),
+            Readout::Hidden(_) => Some(LlamaPoolingType::Cls),
+            Readout::LabelHead(_) | Readout::JudgeLogits { .. } => None,
+        }
     }
 
     /// The score of sequence `seq`, whose last token has index `last_index` in the batch just
@@ -157,6 +206,13 @@ impl Readout {
                         .with_cause(e.to_string())
                 })?;
                 plan.score(ModelOutput::Pooled(values))
+            }
+            Readout::Hidden(head) => {
+                let hidden = ctx.embeddings_seq_ith(seq).map_err(|e| {
+                    RerankError::new(ErrorCode::Decode, "llama.cpp returned no hidden state")
+                        .with_cause(e.to_string())
+                })?;
+                plan.score(ModelOutput::Logit(head.logit(hidden)))
             }
             Readout::LabelHead(head) => {
                 let values = head.pooled_values(ctx.get_logits_ith(last_index));
@@ -228,9 +284,9 @@ impl ScoringContext {
         self.model.inspection.is_encoder
     }
 
-    /// Whether llama.cpp's RANK pooling computes the score (embeddings mode).
-    fn pooled(&self) -> bool {
-        self.readout.is_pooled()
+    /// Whether llama.cpp pools the output (embeddings mode), and how.
+    fn pooling(&self) -> Option<LlamaPoolingType> {
+        self.readout.pooling()
     }
 
     fn batch_tokens(&self) -> u32 {
@@ -315,7 +371,8 @@ impl ScoringContext {
         // needs `n_seq_max <= n_batch`, or it aborts the process.
         let n_seq = Self::DOCUMENTS_PER_CALL + 1;
         debug_assert!(n_seq <= n_batch);
-        let pooled = self.pooled();
+        let pooling = self.pooling();
+        let kv_type = self.settings.kv_cache.ggml();
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(wanted))
             .with_n_batch(n_batch)
@@ -323,12 +380,10 @@ impl ScoringContext {
             .with_n_seq_max(n_seq)
             .with_n_threads(self.settings.threads)
             .with_n_threads_batch(self.settings.threads)
-            .with_embeddings(pooled)
-            .with_pooling_type(if pooled {
-                LlamaPoolingType::Rank
-            } else {
-                LlamaPoolingType::None
-            })
+            .with_embeddings(pooling.is_some())
+            .with_pooling_type(pooling.unwrap_or(LlamaPoolingType::None))
+            .with_type_k(kv_type)
+            .with_type_v(kv_type)
             .with_kv_unified(true)
             // llama.cpp's CPU flash attention rounds queries to f16, which moves scores by
             // ~3e-4; exact attention keeps them within ~1e-5 of the reference.
@@ -406,7 +461,7 @@ impl ScoringContext {
             },
         };
         let plan = self.settings.plan;
-        let pooled = self.pooled();
+        let pooled = self.pooling().is_some();
         let readout = &self.readout;
         let live = self.live.as_mut().expect("ensure_kv created a context");
         let n_batch = live.cell.borrow_dependent().n_batch() as usize;

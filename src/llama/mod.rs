@@ -16,7 +16,7 @@ mod open;
 pub mod placement;
 
 pub use backend::{backend, ready_backend};
-pub use context::{BatchObserver, CallStats, ContextSettings, ScoringContext};
+pub use context::{BatchObserver, CallStats, ContextSettings, KvCache, ScoringContext};
 pub use exit_gate::GATE;
 pub use ffi::DecodeInterrupt;
 pub use model::{LoadedModel, ModelLoadOptions};

@@ -15,7 +15,7 @@ use super::placement::ComputePlacement;
 use crate::error::{ErrorCode, RerankError, Result};
 use crate::model::{inspect_file, ModelInspection};
 use crate::prompt::{PairTokens, TokenId, Vocabulary};
-use crate::scoring::LabelHead;
+use crate::scoring::{ClassifierHead, LabelHead};
 
 /// Options for loading a model.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +33,9 @@ pub struct LoadedModel {
     /// Set when the file's pooled yes/no head is a slice of its LM head: it is then read off
     /// the last token's logits instead of through llama.cpp's pooling.
     pub label_head: Option<LabelHead>,
+    /// A one-output classifier read from the file (`cls.weight`, `cls.bias`), applied by us to
+    /// the first token's hidden state where llama.cpp's head would end in `tanh` (jina-bert-v2).
+    pub classifier_head: Option<ClassifierHead>,
     /// Where the layers run (CPU, or a GPU backend and how many layers it holds).
     pub placement: ComputePlacement,
     controls: Vec<(String, TokenId)>,
@@ -90,6 +93,7 @@ impl LoadedModel {
             inspection,
             file_size: header.file_size,
             label_head: None,
+            classifier_head: None,
             placement,
             controls,
             pair,
@@ -98,6 +102,9 @@ impl LoadedModel {
             loaded.single_token(label)
         });
         loaded.label_head = label_head;
+        if loaded.inspection.architecture == "jina-bert-v2" {
+            loaded.classifier_head = ClassifierHead::detect(path, &header);
+        }
         Ok(loaded)
     }
 

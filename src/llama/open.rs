@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::model::{LoadedModel, ModelLoadOptions};
 use super::placement::{compiled_gpu_backends, cpu_features, cpu_variant, CpuBuild};
-use crate::error::{RerankError, Result};
+use crate::error::{ErrorCode, RerankError, Result};
 use crate::model::inspect_file;
 use crate::scoring::{family, JudgePreset, ScoringPlan, ScoringRequest};
 
@@ -35,6 +35,14 @@ pub fn open_model(
         ..e
     })?;
     let model = Arc::new(LoadedModel::load(path, options, abort)?);
+    if plan == ScoringPlan::HiddenClassifier && model.classifier_head.is_none() {
+        return Err(RerankError::new(
+            ErrorCode::UnsupportedReranker,
+            format!(
+                "{name}: a jina-bert-v2 reranker whose classifier (cls.weight [n_embd, 1], cls.bias) could not be read: llama.cpp's own head returns tanh of the logit, so the logit is computed from the file's weights, which must be F32, F16, BF16 or Q8_0"
+            ),
+        ));
+    }
     Ok(OpenModel { model, plan })
 }
 

@@ -56,6 +56,10 @@ pub struct ModelInspection {
     /// Whether the file has a token-type embedding (`token_types.weight`). BERT, RoBERTa and
     /// XLM-R conversions have one; DistilBERT has none.
     pub has_token_types: bool,
+    /// Whether the attention's query, key and value projections are one merged tensor
+    /// (`blk.0.attn_qkv.weight`): Jina's XLM-R layout (jina-reranker-v2) has one, the stock
+    /// XLM-R conversion (bge-reranker-v2-m3) three.
+    pub has_merged_qkv: bool,
 }
 
 /// llama.cpp's limit on layers (`LLAMA_MAX_LAYERS`).
@@ -124,6 +128,7 @@ impl ModelInspection {
             is_encoder: ENCODER_ARCHITECTURES.contains(&architecture.as_str()),
             tokenizer_model: header.get_str("tokenizer.ggml.model").map(str::to_owned),
             has_token_types: header.has_tensor("token_types.weight"),
+            has_merged_qkv: header.has_tensor("blk.0.attn_qkv.weight"),
             architecture,
         })
     }

@@ -354,6 +354,12 @@ impl RankingContext {
         self.worker.context_size()
     }
 
+    /// The type of the KV cache: `"f16"` (default) or `"f32"` (the `kvCacheType` option).
+    #[napi(getter, ts_return_type = "'f16' | 'f32'")]
+    pub fn kv_cache_type(&self) -> &'static str {
+        self.worker.kv_cache().as_str()
+    }
+
     /// Whether `dispose()` has been called (directly or through the model).
     #[napi(getter)]
     pub fn disposed(&self) -> bool {

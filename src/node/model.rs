@@ -12,7 +12,7 @@ use super::lifecycle::{join_all, start_context, watch_env};
 use super::promise::{blocking, js_error, rejected, settle, CoreResult};
 use super::signal::SignalHandle;
 use crate::error::RerankError;
-use crate::llama::{open_model, LoadedModel, ModelLoadOptions, OpenModel};
+use crate::llama::{open_model, KvCache, LoadedModel, ModelLoadOptions, OpenModel};
 use crate::prompt::OverflowPolicy;
 use crate::scoring::{JudgePreset, ScoringMethod, ScoringPlan, ScoringRequest, PRESETS};
 use crate::worker::{ContextOptions, ContextShared, ContextWorker};
@@ -111,8 +111,10 @@ pub struct ModelInfo {
     #[napi(ts_type = "'classifier' | 'yes-no'")]
     pub scoring: String,
     /// `"pooled-head"`: llama.cpp's RANK pooling through the file's classifier head;
-    /// `"lm-head"`: the last token's `yes`/`no` logits.
-    #[napi(ts_type = "'pooled-head' | 'lm-head'")]
+    /// `"lm-head"`: the last token's `yes`/`no` logits; `"hidden-state"`: the first token's
+    /// hidden state with the file's classifier applied in f64 (jina-bert-v2, whose llama.cpp
+    /// head would return `tanh` of the logit).
+    #[napi(ts_type = "'pooled-head' | 'lm-head' | 'hidden-state'")]
     pub score_source: String,
     /// How a pooled yes/no head is computed. `"lm-head-rows"`: the head's rows are the LM
     /// head's rows for its labels, byte for byte, so the same values come from the last
@@ -288,6 +290,21 @@ pub struct RankingContextOptions {
     /// with `ERR_INPUT_TOO_LONG` before anything is evaluated.
     #[napi(ts_type = "'truncate' | 'throw'")]
     pub on_overflow: Option<String>,
+    /// The type llama.cpp keeps the KV cache in: `"f16"` (default, llama.cpp's) or `"f32"`, the
+    /// exact path for generative rerankers (Qwen3 fixtures: 5e-7 from the reference instead of
+    /// 1.7e-4) at twice the cache memory. Cross-encoders have no KV cache.
+    #[napi(ts_type = "'f16' | 'f32'")]
+    pub kv_cache_type: Option<String>,
+}
+
+fn parse_kv_cache(value: Option<&str>) -> CoreResult<Option<KvCache>> {
+    value
+        .map(|v| {
+            KvCache::parse(v).ok_or_else(|| {
+                RerankError::invalid(format!("kvCacheType must be \"f16\" or \"f32\", got {v:?}"))
+            })
+        })
+        .transpose()
 }
 
 pub(super) fn parse_overflow(value: Option<&str>) -> CoreResult<Option<OverflowPolicy>> {
@@ -312,6 +329,7 @@ impl TryFrom<RankingContextOptions> for ContextOptions {
             template: options.template,
             scoring: parse_scoring(options.scoring.as_deref())?,
             overflow: parse_overflow(options.on_overflow.as_deref())?,
+            kv_cache: parse_kv_cache(options.kv_cache_type.as_deref())?,
         })
     }
 }

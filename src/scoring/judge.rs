@@ -162,6 +162,7 @@ mod tests {
             is_encoder: false,
             tokenizer_model: Some("gpt2".into()),
             has_token_types: false,
+            has_merged_qkv: false,
         }
     }
 

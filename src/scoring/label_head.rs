@@ -180,6 +180,7 @@ mod tests {
             is_encoder: false,
             tokenizer_model: None,
             has_token_types: true,
+            has_merged_qkv: false,
         }
     }
 

@@ -2,12 +2,14 @@
 //! the file's metadata ([`ScoringPlan::detect`]); judge presets carry their prompts and
 //! tokens; a pooled yes/no head may be read off the LM head ([`LabelHead`]).
 
+pub mod cls_head;
 mod family;
 pub mod judge;
 pub mod label_head;
 mod plan;
 pub mod readout;
 
+pub use cls_head::ClassifierHead;
 pub use family::family;
 pub use judge::{JudgePreset, JudgePrompt, PRESETS, QWEN3_RERANKER};
 pub use label_head::LabelHead;

@@ -3,6 +3,7 @@
 //! | kind | read | score |
 //! |---|---|---|
 //! | cross-encoder | pooled classifier value (RANK pooling) | `sigmoid(raw)` |
+//! | jina-bert-v2 cross-encoder | first token's hidden state (CLS pooling), the file's classifier applied in f64 | `sigmoid(logit)` |
 //! | cross-encoder with several labels | pooled values, one per label | `softmax(raw)[relevant label]` |
 //! | generative reranker with a pooled yes/no head | llama.cpp's softmax over the head | `P(yes)` as is |
 //! | generative judge as a plain causal LM | last token's logits (see [`super::judge`]) | `sigmoid(l_pos − l_neg)` or `sigmoid(l_pos)` |
@@ -46,6 +47,9 @@ pub enum ScoreSource {
     PooledHead,
     /// The language-model logits of the last token.
     LmHead,
+    /// The first token's hidden state (llama.cpp's CLS pooling), with the file's classifier
+    /// applied by us.
+    HiddenState,
 }
 
 impl ScoreSource {
@@ -53,6 +57,7 @@ impl ScoreSource {
         match self {
             ScoreSource::PooledHead => "pooled-head",
             ScoreSource::LmHead => "lm-head",
+            ScoreSource::HiddenState => "hidden-state",
         }
     }
 }
@@ -84,6 +89,10 @@ pub enum ScoringPlan {
     /// A cross-encoder: `sigmoid` of the first pooled value (llama.cpp's RANK pooling through
     /// the classifier head).
     Classifier,
+    /// A cross-encoder whose llama.cpp graph ends its head with `tanh` (jina-bert-v2): the
+    /// first token's hidden state is read (CLS pooling) and the file's one-output classifier
+    /// (`cls.weight`, `cls.bias`) applied to it in f64; `sigmoid` of that logit.
+    HiddenClassifier,
     /// A cross-encoder with several labels: `softmax` over the pooled values, at the label that
     /// means relevant.
     LabelSoftmax {
@@ -205,11 +214,17 @@ impl ScoringPlan {
                         info.describe()
                     ));
                 }
+                // llama.cpp's jina-bert-v2 graph returns tanh(logit) under RANK pooling: the
+                // logit is computed from the first token's hidden state instead.
                 if info.architecture == "jina-bert-v2" && info.has_cls && !info.has_cls_output {
-                    return unsupported(format!(
-                        "a jina-bert-v2 reranker: llama.cpp returns tanh of its logit, not the logit, and no reference implementation was available to verify a score for this family (found {})",
-                        info.describe()
-                    ));
+                    if info.classifier_width() != 1 {
+                        return unsupported(format!(
+                            "a jina-bert-v2 classifier with {} labels: only a one-output head is scored (found {})",
+                            info.classifier_width(),
+                            info.describe()
+                        ));
+                    }
+                    return Ok(ScoringPlan::HiddenClassifier);
                 }
                 let width = info.classifier_width();
                 if width == 1 || softmax_rank {
@@ -245,7 +260,9 @@ impl ScoringPlan {
     /// What the score means.
     pub fn method(self) -> ScoringMethod {
         match self {
-            ScoringPlan::Classifier | ScoringPlan::LabelSoftmax { .. } => ScoringMethod::Classifier,
+            ScoringPlan::Classifier
+            | ScoringPlan::HiddenClassifier
+            | ScoringPlan::LabelSoftmax { .. } => ScoringMethod::Classifier,
             ScoringPlan::PooledYesNo { .. } | ScoringPlan::Judge(_) => ScoringMethod::YesNo,
         }
     }
@@ -254,6 +271,7 @@ impl ScoringPlan {
     pub fn source(self) -> ScoreSource {
         match self {
             ScoringPlan::Judge(_) => ScoreSource::LmHead,
+            ScoringPlan::HiddenClassifier => ScoreSource::HiddenState,
             _ => ScoreSource::PooledHead,
         }
     }
@@ -262,7 +280,9 @@ impl ScoringPlan {
     /// `None` for a cross-encoder, which takes the pair as is.
     pub fn judge(self) -> Option<&'static JudgePreset> {
         match self {
-            ScoringPlan::Classifier | ScoringPlan::LabelSoftmax { .. } => None,
+            ScoringPlan::Classifier
+            | ScoringPlan::HiddenClassifier
+            | ScoringPlan::LabelSoftmax { .. } => None,
             ScoringPlan::PooledYesNo { .. } => Some(&QWEN3_RERANKER),
             ScoringPlan::Judge(judge) => Some(judge),
         }
@@ -285,6 +305,9 @@ impl ScoringPlan {
                 softmax(&z).get(label).copied().unwrap_or(f64::NAN)
             }
             (ScoringPlan::PooledYesNo { yes }, ModelOutput::Pooled(values)) => values[yes] as f64,
+            (ScoringPlan::HiddenClassifier, ModelOutput::Logit(logit)) => sigmoid(logit),
+            // The hidden-state plan reads a logit; the others never do.
+            (ScoringPlan::HiddenClassifier, _) | (_, ModelOutput::Logit(_)) => f64::NAN,
             (_, ModelOutput::JudgeLogits { positive, negative }) => {
                 sigmoid(positive as f64 - negative.map_or(0.0, |n| n as f64))
             }
@@ -303,6 +326,8 @@ impl ScoringPlan {
 #[derive(Debug, Clone, Copy)]
 pub enum ModelOutput<'a> {
     Pooled(&'a [f32]),
+    /// A classifier logit computed in f64 from a hidden state.
+    Logit(f64),
     /// The last token's logits of the judge's positive and (if it has one) negative token.
     JudgeLogits {
         positive: f32,
@@ -332,6 +357,7 @@ mod tests {
             is_encoder: arch == "bert",
             tokenizer_model: None,
             has_token_types: true,
+            has_merged_qkv: false,
         }
     }
 
@@ -344,6 +370,27 @@ mod tests {
         assert_eq!(plan.source(), ScoreSource::PooledHead);
         let s = plan.score(ModelOutput::Pooled(&[2.0])).unwrap();
         assert!((s - 0.880_797_077_977_882_3).abs() < 1e-15);
+    }
+
+    #[test]
+    fn jina_bert_v2_reads_the_hidden_state_and_keeps_large_logits_apart() {
+        let mut m = inspection("jina-bert-v2");
+        m.is_encoder = true;
+        m.has_cls = true;
+        let plan = ScoringPlan::detect(&m, &ScoringRequest::default()).unwrap();
+        assert_eq!(plan, ScoringPlan::HiddenClassifier);
+        assert_eq!(
+            (plan.method(), plan.source()),
+            (ScoringMethod::Classifier, ScoreSource::HiddenState)
+        );
+        // tanh(10) and tanh(11) are both 1.0 in f32; the logits themselves stay apart.
+        let a = plan.score(ModelOutput::Logit(10.0)).unwrap();
+        let b = plan.score(ModelOutput::Logit(11.0)).unwrap();
+        assert!(a < b && b < 1.0, "{a} {b}");
+        assert!(plan.score(ModelOutput::Pooled(&[0.5])).is_err());
+        m.classifier_labels = vec!["a".into(), "b".into()];
+        let err = ScoringPlan::detect(&m, &ScoringRequest::default()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnsupportedReranker, "{err}");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::error::{ErrorCode, RerankError, Result};
-use crate::llama::{BatchObserver, CallStats, ContextSettings, LoadedModel, ScoringContext};
+use crate::llama::{
+    BatchObserver, CallStats, ContextSettings, KvCache, LoadedModel, ScoringContext,
+};
 use crate::prompt::{EncodedPair, OverflowPolicy, PromptBuilder, PromptTemplate};
 use crate::scoring::{JudgePrompt, ScoringMethod, ScoringPlan, ScoringRequest};
 
@@ -29,6 +31,8 @@ pub struct ContextOptions {
     pub template: Option<String>,
     pub scoring: Option<ScoringMethod>,
     pub overflow: Option<OverflowPolicy>,
+    /// The KV cache type (default F16, llama.cpp's).
+    pub kv_cache: Option<KvCache>,
 }
 
 /// Reports progress `(done, total, stop_requested)`; an `Err` stops the call with that error.
@@ -127,6 +131,7 @@ impl ContextShared {
                 context_size,
                 batch_size,
                 threads,
+                kv_cache: options.kv_cache.unwrap_or_default(),
             },
             default_overflow: options.overflow.unwrap_or(OverflowPolicy::Truncate),
             disposed: Arc::new(AtomicBool::new(false)),
@@ -175,6 +180,7 @@ pub struct ContextWorker {
     shared: Mutex<Option<Arc<ContextShared>>>,
     disposed: Arc<AtomicBool>,
     context_size: u32,
+    kv_cache: KvCache,
     last_stats: Arc<Mutex<Option<CallStats>>>,
     sender: Mutex<Option<mpsc::Sender<(RankRequest, Reply)>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -237,6 +243,7 @@ impl ContextWorker {
             Ok(Ok(())) => Ok(Self {
                 disposed: shared.disposed.clone(),
                 context_size: shared.settings.context_size,
+                kv_cache: shared.settings.kv_cache,
                 last_stats,
                 shared: Mutex::new(Some(shared)),
                 sender: Mutex::new(Some(sender)),
@@ -294,6 +301,11 @@ impl ContextWorker {
     /// Tokens per pair at most.
     pub fn context_size(&self) -> u32 {
         self.context_size
+    }
+
+    /// The type of the context's KV cache.
+    pub fn kv_cache(&self) -> KvCache {
+        self.kv_cache
     }
 
     /// Marks the context disposed and closes its queue; returns the thread to join.
