@@ -49,8 +49,16 @@ async function openLlamaRerank(modelPath, contextSize, threads) {
   const lr = require(ROOT)
   const model = await lr.loadModel(modelPath)
   const rssAfterLoad = rssMiB()
-  const ctx = await model.createRankingContext({ contextSize, threads })
-  return { model, ctx, rssAfterLoad, info: { ...model.info }, engineVersion: require(path.join(ROOT, 'package.json')).version }
+  // LLAMA_RERANK_BENCH_KV_CACHE_TYPE=f32 measures the exact KV cache (kvCacheType) instead of the default
+  const kvCacheType = process.env.LLAMA_RERANK_BENCH_KV_CACHE_TYPE || undefined
+  const ctx = await model.createRankingContext({ contextSize, threads, kvCacheType })
+  return {
+    model,
+    ctx,
+    rssAfterLoad,
+    info: { ...model.info, kvCacheType: ctx.kvCacheType },
+    engineVersion: require(path.join(ROOT, 'package.json')).version,
+  }
 }
 
 async function openNodeLlamaCpp(modelPath, contextSize, threads) {
