@@ -58,6 +58,7 @@ function compare(aFile, bFile) {
 if (args[0] === '--help' || args[0] === '-h') {
   process.stdout.write(
     `${readFileSync(fileURLToPath(import.meta.url), 'utf8')
+      .replace(/^#!.*\n/, '')
       .split('\n\n')[0]
       .replace(/^\/\/ ?/gm, '')}\n`,
   )
