@@ -1,8 +1,8 @@
 // End to end, as a user installs it: `npm run package` writes the tarballs, which go into fresh
 // projects outside this repository, with cargo, rustc, cmake and the C compilers hidden from
 // PATH; the installed package then ranks fixtures with the reference scores under Node
-// (CommonJS, ESM), Bun 1.4 and Bun 1.3.9, through the API, compat and the command line, and its
-// types pass `tsc --strict`. A second case installs the main tarball alone, which must build
+// (CommonJS, ESM), Bun 1.4 and Bun 1.3.9, through the API, compat, the command line and the
+// framework adapters (without their frameworks installed), and its types pass `tsc --strict`. A second case installs the main tarball alone, which must build
 // the addon from source, and a third one, with no toolchain, must fail with a message naming
 // each missing tool and leave nothing installed.
 //
@@ -82,9 +82,40 @@ for (const job of jobs) {
 }
 console.log(JSON.stringify(out))
 `,
+  'adapters.mjs': `
+import { readFileSync } from 'node:fs'
+import { llamaRerank } from 'llama-rerank/ai-sdk'
+import { LlamaRerankPostprocessor } from 'llama-rerank/llamaindex'
+import { LlamaRerankCompressor } from 'llama-rerank/langchain'
+const jobs = JSON.parse(readFileSync(process.argv[2], 'utf8'))
+const out = { aiSdk: {}, llamaindex: {} }
+for (const job of jobs) {
+  const model = llamaRerank.reranking(job.model, { context: { contextSize: job.contextSize } })
+  const postprocessor = new LlamaRerankPostprocessor({ model: job.model, context: { contextSize: job.contextSize } })
+  out.aiSdk[job.model] = { scores: [] }
+  out.llamaindex[job.model] = { scores: [] }
+  for (const p of job.pairs) {
+    const { ranking } = await model.doRerank({ documents: { type: 'text', values: [p.document] }, query: p.query })
+    out.aiSdk[job.model].scores.push(ranking[0].relevanceScore)
+    const [node] = await postprocessor.postprocessNodes([{ node: { getContent: () => p.document } }], p.query)
+    out.llamaindex[job.model].scores.push(node.score)
+  }
+  await model.dispose()
+  await postprocessor.dispose()
+}
+try {
+  new LlamaRerankCompressor({ model: jobs[0].model })
+  out.langchain = 'constructed'
+} catch (error) {
+  out.langchain = { code: error.code, packageName: error.packageName, message: error.message }
+}
+console.log(JSON.stringify(out))
+`,
   'types.mts': `
 import { loadModel, type ModelInfo, type RerankerModel, type RankingContext } from 'llama-rerank'
 import { getLlama, type LlamaRankingContext } from 'llama-rerank/compat'
+import { llamaRerank, type LlamaRerankRerankingModel } from 'llama-rerank/ai-sdk'
+import { LlamaRerankPostprocessor } from 'llama-rerank/llamaindex'
 const model: RerankerModel = await loadModel('model.gguf', { gpuLayers: 0, signal: AbortSignal.timeout(60_000) })
 const info: ModelInfo = model.info
 const where: string = \`\${info.backend} \${info.gpuLayers}/\${info.layerCount} \${info.cpuFeatures.join(' ')}\`
@@ -93,7 +124,9 @@ const scores: number[] = await context.rankAll('query', ['a', 'b'])
 const llama = await getLlama()
 const compatContext: LlamaRankingContext = await (await llama.loadModel({ modelPath: 'model.gguf' })).createRankingContext()
 const score: number = await compatContext.rank('query', 'document')
-console.log(where, scores, score)
+const reranking: LlamaRerankRerankingModel = llamaRerank.reranking('model.gguf', { context: { contextSize: 512 } })
+const nodes: Array<{ score: number }> = await new LlamaRerankPostprocessor({ model: 'model.gguf', topN: 1 }).postprocessNodes([{ node: { getContent: () => 'text' } }], 'query')
+console.log(where, scores, score, reranking.modelId, nodes)
 `,
 }
 
@@ -192,7 +225,9 @@ after(() => {
 test('the tarballs hold the package and nothing of the repository\'s tests, fixtures or builds', { skip: posixOnly }, () => {
   const mainFiles = mustRun('tar', ['tzf', tarballs.main]).stdout.trim().split('\n')
   for (const f of ['package/index.js', 'package/binding.js', 'package/index.d.ts', 'package/compat.js', 'package/compat.mjs', 'package/compat.d.ts',
-    'package/bin/llama-rerank.mjs', 'package/scripts/install.cjs', 'package/Cargo.toml', 'package/Cargo.lock', 'package/build.rs', 'package/src/lib.rs']) {
+    'package/bin/llama-rerank.mjs', 'package/scripts/install.cjs',
+    'package/integrations/pool.mjs', 'package/integrations/ai-sdk.mjs', 'package/integrations/ai-sdk.d.ts', 'package/integrations/langchain.mjs',
+    'package/integrations/langchain.d.ts', 'package/integrations/llamaindex.mjs', 'package/integrations/llamaindex.d.ts', 'package/Cargo.toml', 'package/Cargo.lock', 'package/build.rs', 'package/src/lib.rs']) {
     assert.ok(mainFiles.includes(f), `${f} missing from the main tarball`)
   }
   assert.deepEqual(mainFiles.filter((f) => /(__test__|fixtures|bench|e2e|target)\/|\.node$|\.gguf$/.test(f)), [])
@@ -237,7 +272,23 @@ test('npm install of the tarballs with no toolchain on PATH: the API (CJS, ESM),
   }
 })
 
-test('tsc --strict accepts the published types (main and compat)', { skip: posixOnly }, () => {
+test('the framework adapters import without their frameworks: ai-sdk and llamaindex rank, langchain names @langchain/core', { skip: posixOnly }, () => {
+  const project = path.join(work, 'npm-prebuilt')
+  for (const framework of ['ai', '@ai-sdk/provider', '@langchain/core', '@llamaindex/core']) {
+    assert.ok(!existsSync(path.join(project, 'node_modules', framework)), `${framework} must not be installed with llama-rerank`)
+  }
+  const env = noToolchainEnv()
+  for (const [label, runtime] of [['node', path.join(shim, 'node')], ['bun 1.4', bun14]]) {
+    const out = JSON.parse(mustRun(runtime, ['adapters.mjs', 'jobs.json'], { cwd: project, env }).stdout.trim().split('\n').at(-1))
+    assertReferenceScores(JSON.stringify(out.aiSdk), `${label} llama-rerank/ai-sdk`)
+    assertReferenceScores(JSON.stringify(out.llamaindex), `${label} llama-rerank/llamaindex`)
+    assert.equal(out.langchain.code, 'ERR_MISSING_PEER_DEPENDENCY', `${label}: ${JSON.stringify(out.langchain)}`)
+    assert.equal(out.langchain.packageName, '@langchain/core')
+    assert.match(out.langchain.message, /npm install @langchain\/core/)
+  }
+})
+
+test('tsc --strict accepts the published types (main, compat, ai-sdk, llamaindex)', { skip: posixOnly }, () => {
   const project = path.join(work, 'npm-prebuilt')
   const types = path.join(toolsCache, 'types-node')
   if (!existsSync(path.join(types, 'node_modules', '@types', 'node'))) {
