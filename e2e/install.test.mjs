@@ -6,8 +6,10 @@
 // the addon from source, and a third one, with no toolchain, must fail with a message naming
 // each missing tool and leave nothing installed.
 //
-// Run by scripts/test.sh under Node only (it drives Bun itself). Needs the npm registry for Bun
-// 1.3.9 and @types/node (cached in ~/.cache/llama-rerank-e2e).
+// Deno 2 runs the installed package too (API, compat, adapters).
+//
+// Run by scripts/test.sh under Node only (it drives Bun and Deno itself). Needs the npm
+// registry for Bun 1.3.9, Deno and @types/node (cached in ~/.cache/llama-rerank-e2e).
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -25,6 +27,7 @@ const expected = JSON.parse(readFileSync(path.join(root, 'fixtures', 'expected.j
 const suffix = platformSuffix()
 const version = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version
 const toolsCache = path.join(homedir(), '.cache', 'llama-rerank-e2e')
+const DENO_VERSION = '2.9.6'
 // Where scripts/setup.sh built the addon for this LLAMA_RERANK_CPU.
 const cargoTarget = require(path.join(root, 'scripts', 'cpu_build.cjs')).cpuBuild().targetDir
 
@@ -199,6 +202,17 @@ function toolBun(version) {
   return bin
 }
 
+/** Deno from npm (the `deno` package): its binary, installed once into the tools cache. */
+function toolDeno(version) {
+  const dir = path.join(toolsCache, `deno-${version}`)
+  const bin = path.join(dir, 'node_modules', 'deno', process.platform === 'win32' ? 'deno.exe' : 'deno')
+  if (!existsSync(bin) || !run(bin, ['--version'], { timeout: 60_000 }).stdout?.startsWith(`deno ${version} `)) {
+    mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', '--prefix', dir, `deno@${version}`])
+  }
+  assert.ok(mustRun(bin, ['--version']).stdout.startsWith(`deno ${version} `))
+  return bin
+}
+
 // The PATH shims (links to node, npm, sh) are POSIX; on Windows the release workflow's
 // smoke step installs the tarballs instead.
 const posixOnly = process.platform === 'win32' ? 'the hidden-toolchain PATH shims are POSIX-only' : false
@@ -286,6 +300,22 @@ test('the framework adapters import without their frameworks: ai-sdk and llamain
     assert.equal(out.langchain.packageName, '@langchain/core')
     assert.match(out.langchain.message, /npm install @langchain\/core/)
   }
+})
+
+test('Deno 2 runs the npm-installed package: the API (ESM, CommonJS), compat and the adapters rank', { skip: posixOnly }, () => {
+  const project = path.join(work, 'npm-prebuilt')
+  const deno = toolDeno(DENO_VERSION)
+  const env = noToolchainEnv()
+  // --node-modules-dir=manual: Deno resolves npm packages from the project's node_modules, as
+  // npm installed them (Deno 2 picks this mode itself for a project with a package.json).
+  const denoRun = (script) => mustRun(deno, ['run', '--allow-all', '--node-modules-dir=manual', script, 'jobs.json'], { cwd: project, env }).stdout
+  assertReferenceScores(denoRun('probe.mjs'), 'deno esm')
+  assertReferenceScores(denoRun('probe.cjs'), 'deno cjs')
+  assertReferenceScores(denoRun('compat.mjs'), 'deno compat')
+  const out = JSON.parse(denoRun('adapters.mjs').trim().split('\n').at(-1))
+  assertReferenceScores(JSON.stringify(out.aiSdk), 'deno llama-rerank/ai-sdk')
+  assertReferenceScores(JSON.stringify(out.llamaindex), 'deno llama-rerank/llamaindex')
+  assert.equal(out.langchain.code, 'ERR_MISSING_PEER_DEPENDENCY')
 })
 
 test('tsc --strict accepts the published types (main, compat, ai-sdk, llamaindex)', { skip: posixOnly }, () => {
