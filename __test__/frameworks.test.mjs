@@ -3,11 +3,12 @@
 // llama-rerank/ai-sdk, LangChain.js with llama-rerank/langchain (alone and in a
 // ContextualCompressionRetriever), LlamaIndex.TS with llama-rerank/llamaindex. Each returns
 // the order and the scores of rankAll in process, bit for bit, honours topN, and fails with
-// coded errors; their types check against the frameworks' own. Runs under Node and Bun.
+// coded errors; their types check against the frameworks' own; the examples of
+// docs/integrations.md run. Runs under Node and Bun.
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fixture, expected, lib, root } from './helpers.mjs'
@@ -19,6 +20,8 @@ const MODELS = ['qwen3-reranker-pooled.gguf', 'bert-reranker-stock.gguf']
 // The fixtures' distinct, non-blank documents: relevant, irrelevant, several scripts.
 const DOCUMENTS = [...new Set(expected[MODELS[0]].pairs.map((p) => p.document))].filter((d) => d.trim() !== '').slice(0, 10)
 const TOLERANCE = 1e-3
+/** The model the examples of docs/integrations.md name. */
+const DOC_MODEL = 'hf:ggml-org/Qwen3-Reranker-0.6B-Q8_0-GGUF'
 
 let project
 /** rankAll's scores in process, per model file and document list. */
@@ -302,4 +305,18 @@ console.log(v3, first, docs, retriever, nodes, name)
   const r = spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext',
     '--lib', 'es2022,esnext.disposable', '--types', 'node', 'types.mts'], { cwd: project.dir, encoding: 'utf8', timeout: 300_000 })
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`)
+})
+
+test('the examples of docs/integrations.md run, with a fixture for the model', async () => {
+  const page = readFileSync(path.join(root, 'docs', 'integrations.md'), 'utf8')
+  const examples = [...page.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1])
+  assert.ok(examples.length >= 4, 'one example per framework at least')
+  for (const [i, code] of examples.entries()) {
+    assert.ok(code.includes(DOC_MODEL), `example ${i} names the model`)
+    const file = path.join(project.dir, `example-${i}.mjs`)
+    writeFileSync(file, code.replaceAll(`'${DOC_MODEL}'`, JSON.stringify(fixture(MODELS[0]))))
+    const r = spawnSync(process.execPath, [file], { cwd: project.dir, encoding: 'utf8', timeout: 120_000 })
+    assert.equal(r.status, 0, `example ${i}:\n${code}\n${r.stdout}\n${r.stderr}`)
+    assert.match(r.stdout, /Paris|capital|relevanceScore|score/, `example ${i} printed:\n${r.stdout}`)
+  }
 })
