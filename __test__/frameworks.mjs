@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { homedir, tmpdir } from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -85,6 +86,8 @@ export function frameworkProject(packagesDir = installPackages()) {
       if (!existsSync(file)) writeFileSync(file, `export * from ${JSON.stringify(specifier)}\n`)
       return import(pathToFileURL(file).href)
     },
+    /** Requires a CommonJS package as code in the project would. */
+    require: createRequire(path.join(project, 'package.json')),
     remove() {
       rmSync(project, { recursive: true, force: true })
     },
