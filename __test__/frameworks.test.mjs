@@ -34,6 +34,8 @@ async function rankAll(name, documents, query = QUERY) {
     try {
       const context = await model.createRankingContext()
       reference.set(key, await context.rankAll(query, documents))
+      // Disposed here, so that the context stays referenced while it ranks.
+      await context.dispose()
     } finally {
       await model.dispose()
     }
@@ -114,6 +116,7 @@ describe('AI SDK: rerank() with llama-rerank/ai-sdk', () => {
     const model = await lib.loadModel(fixture(MODELS[0]))
     const context = await model.createRankingContext()
     const scores = await context.rankAll(QUERY, DOCUMENTS, { instruction })
+    await context.dispose()
     await model.dispose()
     const result = await rerank({ model: provider.reranking(fixture(MODELS[0])), query: QUERY, documents: DOCUMENTS, providerOptions: { llamaRerank: { instruction } } })
     assert.deepEqual(result.ranking.map((r) => [r.originalIndex, r.score]), expectedOrder(scores).map((r) => [r.index, r.score]))
