@@ -840,5 +840,4 @@ module.exports.RerankerModel = nativeBinding.RerankerModel
 module.exports.compiledGpuBackends = nativeBinding.compiledGpuBackends
 module.exports.createRankingContext = nativeBinding.createRankingContext
 module.exports.loadModel = nativeBinding.loadModel
-module.exports.releaseForExit = nativeBinding.releaseForExit
 module.exports.resolveModel = nativeBinding.resolveModel

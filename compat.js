@@ -1,4 +1,3 @@
-'use strict'
 // llama-rerank/compat: node-llama-cpp's ranking API (getLlama → loadModel → createRankingContext →
 // LlamaRankingContext) on top of llama-rerank's native engine, so switching costs an import line.
 //
@@ -184,8 +183,7 @@ const isSpace = (ch) => /\s/u.test(ch)
 function chunkDocument(measure, query, document, contextSize, overlapPercentage) {
   const fits = (chars, start, end) => measure(query, chars.slice(start, end).join('')) <= contextSize
   const base = measure(query, '')
-  if (base >= contextSize)
-    throw inputTooLong('The document is too long to fit into the context window with the given query')
+  if (base >= contextSize) throw inputTooLong('The document is too long to fit into the context window with the given query')
   const chars = Array.from(document)
   const n = chars.length
   // a first guess of how many characters fill a piece, so searches only tokenize about a piece
@@ -194,8 +192,7 @@ function chunkDocument(measure, query, document, contextSize, overlapPercentage)
   // the largest end in (start, n] such that chars[start, end) fits: bracket it around a guess
   // (the previous piece's size), then bisect; each probe tokenizes about one piece
   const longestFrom = (start, size) => {
-    if (!fits(chars, start, start + 1))
-      throw inputTooLong('The document is too long to fit into the context window with the given query')
+    if (!fits(chars, start, start + 1)) throw inputTooLong('The document is too long to fit into the context window with the given query')
     let lo = start + 1 // fits
     let hi = n + 1 // the first end known not to fit
     let step = Math.max(1, size >> 3)
@@ -424,8 +421,7 @@ class LlamaRankingContext {
         ? 'The input length exceed the context size'
         : 'The input lengths of some of the given documents exceed the context size'
     return (
-      `${what}${clamped}. Try to increase the context size to at least ${needed} ` +
-      'or use another model that supports longer contexts.'
+      `${what}${clamped}. Try to increase the context size to at least ${needed} ` + 'or use another model that supports longer contexts.'
     )
   }
 
@@ -740,8 +736,7 @@ class Llama {
  * none changes anything here: llama-rerank is a prebuilt CPU engine.
  */
 async function getLlama(options) {
-  if (options != null && typeof options !== 'object' && options !== 'lastBuild')
-    throw invalidArg('getLlama takes an options object')
+  if (options != null && typeof options !== 'object' && options !== 'lastBuild') throw invalidArg('getLlama takes an options object')
   return new Llama(typeof options === 'object' ? options : undefined)
 }
 
@@ -752,12 +747,35 @@ async function getLlama(options) {
 function modelPathOf(model) {
   if (typeof model === 'string') return path.resolve(process.cwd(), model)
   if (model == null || typeof model !== 'object')
-    throw invalidArg('model must be a path or a model object (such as node-llama-cpp\'s LlamaModel)')
+    throw invalidArg("model must be a path or a model object (such as node-llama-cpp's LlamaModel)")
   // node-llama-cpp's LlamaModel keeps the resolved path in `_modelPath`; its `filename` is the base name only
   for (const key of ['_modelPath', 'modelPath', 'path', 'filename']) {
     if (typeof model[key] === 'string' && model[key] !== '') return path.resolve(process.cwd(), model[key])
   }
   throw invalidArg('model must be a path or a model object with the path it was loaded from (_modelPath, modelPath, path or filename)')
+}
+
+/**
+ * The argument of the package's own createRankingContext (index.js) as the path the engine
+ * takes: a string as is (a path or a hf: URI), else the first string among a model object's
+ * `_modelPath` (node-llama-cpp's LlamaModel keeps the full path there; its `filename` is the
+ * base name), `modelPath`, `path` and `filename`. Throws ERR_INVALID_ARG_VALUE.
+ */
+function modelArgumentPath(model) {
+  if (typeof model === 'string') return model
+  if (model !== null && typeof model === 'object') {
+    for (const key of ['_modelPath', 'modelPath', 'path', 'filename']) {
+      let value
+      try {
+        value = model[key]
+      } catch {
+        continue // a throwing getter names no path
+      }
+      if (typeof value === 'string') return value
+    }
+    throw invalidArg("model must be a path or an object with a filename (such as node-llama-cpp's LlamaModel)")
+  }
+  throw invalidArg(`model must be a path or a model object, got ${model === null ? 'null' : typeof model}`)
 }
 
 /** Engine models loaded for node-llama-cpp models: one per file and load options, counted. */
@@ -849,6 +867,8 @@ async function createRankingContext(model, options) {
 module.exports = {
   /** @internal how many engine models node-llama-cpp-made contexts hold (tests) */
   _sharedModelCount: () => sharedModels.size,
+  /** @internal the path the engine takes for createRankingContext's model argument (index.js) */
+  modelArgumentPath,
   getLlama,
   createRankingContext,
   Llama,

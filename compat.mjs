@@ -3,13 +3,4 @@ import { createRequire } from 'node:module'
 
 const compat = createRequire(import.meta.url)('./compat.js')
 
-export const {
-  getLlama,
-  createRankingContext,
-  Llama,
-  LlamaModel,
-  LlamaRankingContext,
-  LlamaLogLevel,
-  DisposedError,
-  EventRelay,
-} = compat
+export const { getLlama, createRankingContext, Llama, LlamaModel, LlamaRankingContext, LlamaLogLevel, DisposedError, EventRelay } = compat

@@ -284,18 +284,6 @@ export interface RankOptions {
 }
 
 /**
- * Called by the package's `process.on('exit')` handler (index.js). `process.exit()` and an
- * uncaught error end the process without the environment teardown that runs cleanup hooks:
- * `exit()` runs static destructors while a context thread may be inside `llama_decode`, which
- * crashed the process (SIGSEGV, SIGABRT) instead of letting it exit with its own status.
- * Disposing this environment's contexts and joining their threads first closes that window;
- * it waits at most for the batch being decoded. On the main thread the whole process is
- * going: the exit gate closes (model loads stop, no new work starts) and every context goes;
- * in a worker thread only that thread's contexts.
- */
-export declare function releaseForExit(mainThread: boolean): void
-
-/**
  * The local file a model argument names. A `hf:<owner>/<repo>[@<revision>]/<file.gguf>` or
  * `hf:<owner>/<repo>[@<revision>]:<quant>` URI is looked up in the Hugging Face cache
  * (`HF_HUB_CACHE`, `HF_HOME`) and downloaded from `HF_ENDPOINT` when missing, resuming an

@@ -2,15 +2,16 @@
 // with the runtime running this test (node or bun): finite scores that match the reference.
 // Then runs it again with the import line switched back to node-llama-cpp, to show what the
 // report was about.
-import { test, describe } from 'node:test'
+
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { expected, fixture, root, TOLERANCE } from './helpers.mjs'
+import { describe, test } from 'node:test'
+import { expected, fixture, root, TOLERANCE } from './support/helpers.mjs'
 
-const script = path.join(root, '__test__', 'bugreport-qwen3.mjs')
+const script = path.join(root, '__test__', 'support', 'bugreport-qwen3.mjs')
 const source = readFileSync(script, 'utf8')
 const IMPORT_LINE = /^import \{ getLlama \} from 'llama-rerank\/compat'.*$/m
 const QUERY = 'What is the capital of France?'

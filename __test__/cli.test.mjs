@@ -1,13 +1,14 @@
 // The llama-rerank command on the fixtures: table and JSON output, documents from arguments,
 // files and standard input, --top-k, info, hf: URIs, exit codes and messages.
-import { test, describe, before, after } from 'node:test'
+
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fixture, expected, root } from './helpers.mjs'
-import { run, cleanEnv } from './cli-helpers.mjs'
-import { startFakeHub } from './fake-hub.mjs'
+import { after, before, describe, test } from 'node:test'
+import { cleanEnv, run } from './support/cli-helpers.mjs'
+import { startFakeHub } from './support/fake-hub.mjs'
+import { expected, fixture, root } from './support/helpers.mjs'
 
 const POOLED = fixture('qwen3-reranker-pooled.gguf')
 const file = expected['qwen3-reranker-pooled.gguf']
@@ -21,7 +22,12 @@ const version = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')
 const scratch = mkdtempSync(path.join(tmpdir(), 'llama-rerank-cli-'))
 after(() => rmSync(scratch, { recursive: true, force: true }))
 
-const jsonLines = (stdout) => stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))
+const jsonLines = (stdout) =>
+  stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
 
 // Documents a line-based format can carry (the others hold newlines or are blank).
 const lineDocs = docs.filter((d) => d.trim() !== '' && !d.includes('\n'))
@@ -36,7 +42,10 @@ function assertRanked(rows, { given = docs, n = given.length } = {}) {
     if (i > 0) assert.ok(rows[i - 1].score >= r.score)
   })
   const best = byScore.filter((p) => given.includes(p.document)).slice(0, n)
-  assert.deepEqual(rows.map((r) => r.document), best.map((p) => p.document))
+  assert.deepEqual(
+    rows.map((r) => r.document),
+    best.map((p) => p.document),
+  )
 }
 
 test('--version and --help', async () => {
@@ -65,7 +74,7 @@ test('--table prints a ranked table', async () => {
   assert.match(lines[0], /^\s*rank\s+score\s+index\s+document$/)
   assert.equal(lines.length, docs.length + 1)
   byScore.forEach((p, i) => {
-    const m = lines[i + 1].match(/^\s*(\d+)  (\d\.\d{4})\s+(\d+)  (.*)$/)
+    const m = lines[i + 1].match(/^\s*(\d+) {2}(\d\.\d{4})\s+(\d+) {2}(.*)$/)
     assert.ok(m, lines[i + 1])
     assert.equal(Number(m[1]), i + 1)
     assert.ok(Math.abs(Number(m[2]) - p.score) <= 1e-3)
@@ -181,7 +190,10 @@ describe('hf: URIs on the command line', () => {
     hub.reset()
     const second = await run(['info', '--model', 'hf:ggml-org/Qwen3-Reranker-0.6B-Q8_0-GGUF:Q8_0'], { env })
     assert.equal(second.code, 0, second.stderr)
-    assert.match(JSON.parse(second.stdout).path, /models--ggml-org--Qwen3-Reranker-0\.6B-Q8_0-GGUF\/snapshots\/[0-9a-f]{40}\/qwen3-reranker-0\.6b-q8_0\.gguf$/)
+    assert.match(
+      JSON.parse(second.stdout).path,
+      /models--ggml-org--Qwen3-Reranker-0\.6B-Q8_0-GGUF\/snapshots\/[0-9a-f]{40}\/qwen3-reranker-0\.6b-q8_0\.gguf$/,
+    )
     assert.deepEqual(hub.requests, [])
   })
 

@@ -2,10 +2,11 @@
 // node-llama-cpp 3.21.1 and against llama-rerank/compat on every fixture. Behaviour must be the
 // same wherever node-llama-cpp is right; where it is not, the test pins the difference down and
 // checks our side against the transformers reference (fixtures/expected.json).
-import { test, describe, before } from 'node:test'
+
 import assert from 'node:assert/strict'
-import { scenario } from './compat-scenario.mjs'
-import { expected, fixture, TOLERANCE } from './helpers.mjs'
+import { before, describe, test } from 'node:test'
+import { scenario } from './support/compat-scenario.mjs'
+import { expected, fixture, TOLERANCE } from './support/helpers.mjs'
 
 const nodeLlamaCpp = await import('node-llama-cpp')
 const compat = await import('llama-rerank/compat')
@@ -13,8 +14,7 @@ const compat = await import('llama-rerank/compat')
 const QUERY = 'What is the capital of France?'
 // BERT lowercases, so the three spellings of one sentence tie exactly under node-llama-cpp
 const TIE_DOCUMENTS = ['Paris is the capital.', 'Berlin is big.', 'PARIS IS THE CAPITAL.', 'Paris is the capital.']
-const referencePairs = (name) =>
-  expected[name].pairs.filter((p) => p.instruction === null && p.maxLength === null)
+const referencePairs = (name) => expected[name].pairs.filter((p) => p.instruction === null && p.maxLength === null)
 
 /** The order a stable descending sort gives. */
 const stableSort = (documents, scores) =>
@@ -91,7 +91,7 @@ function checkRecord(seen, name, label) {
   assert.equal(m.contextDisposed, true, `${label}: disposing the model disposes its contexts`)
   assert.equal(m.contextEvents, 1)
   assert.equal(m.modelEvents, 1)
-  assert.ok('scores' in m.inFlight || (m.inFlight.class === 'DisposedError'), `${label}: in flight: ${JSON.stringify(m.inFlight)}`)
+  assert.ok('scores' in m.inFlight || m.inFlight.class === 'DisposedError', `${label}: in flight: ${JSON.stringify(m.inFlight)}`)
   assert.deepEqual(m.rank.error, DISPOSED)
   assert.deepEqual(m.calculateInputLength.error, DISPOSED)
   assert.deepEqual(m.create.error, DISPOSED)
@@ -106,7 +106,7 @@ function checkRecord(seen, name, label) {
 }
 
 /** Checks that the two records agree where node-llama-cpp is right. */
-function checkSame(theirs, ours, name) {
+function checkSame(theirs, ours) {
   // the same overflow errors, up to the token counts
   for (const key of ['rank', 'rankAll', 'rankThrowObject'])
     assert.equal(withoutNumbers(ours.overflow[key].error.message), withoutNumbers(theirs.overflow[key].error.message), key)
@@ -146,10 +146,10 @@ for (const name of BOTH_RANK) {
     })
 
     test('both behave the same where node-llama-cpp is right', () => {
-      checkSame(theirs, ours, name)
+      checkSame(theirs, ours)
     })
 
-    test('our scores match transformers; node-llama-cpp\'s do not', (t) => {
+    test("our scores match transformers; node-llama-cpp's do not", (t) => {
       const oursWorst = worstDelta(ours.scores, pairs)
       const theirsWorst = worstDelta(theirs.scores, pairs)
       t.diagnostic(`max |Δp| against transformers: ours ${oursWorst.toExponential(2)}, node-llama-cpp ${theirsWorst.toFixed(3)}`)

@@ -1,10 +1,11 @@
 // compat.d.ts: node-llama-cpp-style code type-checks against it (TypeScript, strict, nodenext).
-import { test } from 'node:test'
+
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import { root } from './helpers.mjs'
+import { test } from 'node:test'
+import { root } from './support/helpers.mjs'
 
 // Type-checking does not depend on the runtime: the node run does it once, Bun skips it.
 const skip = typeof globalThis.Bun !== 'undefined' && 'type-checked in the node run'
@@ -15,11 +16,15 @@ test('compat.d.ts: node-llama-cpp ranking code compiles with only the import cha
     tsc,
     '--noEmit',
     '--strict',
-    '--target', 'es2022',
-    '--module', 'nodenext',
-    '--moduleResolution', 'nodenext',
-    '--lib', 'es2022,esnext.disposable,dom',
-    path.join(root, '__test__', 'compat-types.mts'),
+    '--target',
+    'es2022',
+    '--module',
+    'nodenext',
+    '--moduleResolution',
+    'nodenext',
+    '--lib',
+    'es2022,esnext.disposable,dom',
+    path.join(root, '__test__', 'support', 'compat-types.mts'),
   ]
   const out = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 120_000 })
   assert.equal(out.status, 0, `${out.stdout}${out.stderr}`)

@@ -1,10 +1,11 @@
 // llama-rerank/compat on its own: node-llama-cpp's ranking chain over the native engine.
-import { test, describe, after } from 'node:test'
+
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import path from 'node:path'
+import { after, describe, test } from 'node:test'
 import * as compat from 'llama-rerank/compat'
-import { expected, fixture, fixtures, TOLERANCE, RERANKERS, root } from './helpers.mjs'
+import { expected, fixture, fixtures, RERANKERS, root, TOLERANCE } from './support/helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const { getLlama, createRankingContext, DisposedError, LlamaModel, LlamaRankingContext, LlamaLogLevel, EventRelay } = compat
@@ -23,8 +24,19 @@ const modelOf = async (name) => {
 describe('the module', () => {
   test('import and require give the same objects', () => {
     const cjs = require('llama-rerank/compat')
-    for (const key of ['getLlama', 'createRankingContext', 'Llama', 'LlamaModel', 'LlamaRankingContext', 'DisposedError', 'EventRelay', 'LlamaLogLevel'])
+    for (const key of [
+      'getLlama',
+      'createRankingContext',
+      'Llama',
+      'LlamaModel',
+      'LlamaRankingContext',
+      'DisposedError',
+      'EventRelay',
+      'LlamaLogLevel',
+    ]) {
+      // biome-ignore lint/performance/noDynamicNamespaceImportAccess: the test walks the export names on purpose
       assert.equal(compat[key], cjs[key], key)
+    }
     assert.equal(require('llama-rerank').createRankingContext, require(path.join(root, 'index.js')).createRankingContext)
   })
 
@@ -33,7 +45,7 @@ describe('the module', () => {
     assert.throws(() => new LlamaRankingContext({}), TypeError)
   })
 
-  test('llama: a CPU engine with node-llama-cpp\'s surface', async () => {
+  test("llama: a CPU engine with node-llama-cpp's surface", async () => {
     const other = await getLlama({ gpu: 'auto', build: 'auto', maxThreads: 3, logger: () => {}, somethingNew: 1 })
     assert.equal(other.gpu, process.platform === 'darwin' && process.arch === 'arm64' ? 'metal' : false) // the CPU build elsewhere
     assert.equal(other.supportsGpuOffloading, other.gpu !== false)
@@ -307,7 +319,7 @@ describe('disposal', () => {
 })
 
 describe('loading', () => {
-  test('errors keep the engine\'s codes', async () => {
+  test("errors keep the engine's codes", async () => {
     await assert.rejects(llama.loadModel({ modelPath: path.join(fixtures, 'missing.gguf') }), { code: 'ERR_MODEL_NOT_FOUND' })
     await assert.rejects(llama.loadModel({ modelPath: fixture('bert-embedding.gguf') }), { code: 'ERR_NOT_A_RERANKER' })
     await assert.rejects(llama.loadModel({ modelPath: fixture(BERT), loadSignal: AbortSignal.abort() }), { name: 'AbortError' })

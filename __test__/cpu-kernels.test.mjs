@@ -1,18 +1,27 @@
 // Which CPU kernels run: a native build (the default from source) uses every SIMD extension of
 // this CPU; a portable build (the prebuilt packages) picks the best CPU module for it, and its
 // baseline module, the one a CPU without AVX gets, loads and scores like the others.
-import { test, describe } from 'node:test'
+
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { lib, expected, fixture, TOLERANCE, RERANKERS, root } from './helpers.mjs'
+import { describe, test } from 'node:test'
+import { expected, fixture, lib, RERANKERS, root, TOLERANCE } from './support/helpers.mjs'
 
 /** The CPU's flags as the kernel reports them (x86 `flags`, arm64 `Features`). */
 function cpuFlags() {
   try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => /^(flags|Features)\s*:/.test(l)) ?? ''
-    return new Set(line.replace(/^[^:]*:/, '').trim().split(/\s+/))
+    const line =
+      readFileSync('/proc/cpuinfo', 'utf8')
+        .split('\n')
+        .find((l) => /^(flags|Features)\s*:/.test(l)) ?? ''
+    return new Set(
+      line
+        .replace(/^[^:]*:/, '')
+        .trim()
+        .split(/\s+/),
+    )
   } catch {
     return null
   }
@@ -20,9 +29,19 @@ function cpuFlags() {
 
 // CPU flag → the name llama.cpp's system info gives the kernels that use it.
 const KERNELS = {
-  avx: 'AVX', avx2: 'AVX2', fma: 'FMA', f16c: 'F16C', bmi2: 'BMI2', avx512f: 'AVX512',
-  avx512vbmi: 'AVX512_VBMI', avx512_vnni: 'AVX512_VNNI', avx512_bf16: 'AVX512_BF16', avx_vnni: 'AVX_VNNI',
-  asimddp: 'DOTPROD', i8mm: 'MATMUL_INT8', sve: 'SVE',
+  avx: 'AVX',
+  avx2: 'AVX2',
+  fma: 'FMA',
+  f16c: 'F16C',
+  bmi2: 'BMI2',
+  avx512f: 'AVX512',
+  avx512vbmi: 'AVX512_VBMI',
+  avx512_vnni: 'AVX512_VNNI',
+  avx512_bf16: 'AVX512_BF16',
+  avx_vnni: 'AVX_VNNI',
+  asimddp: 'DOTPROD',
+  i8mm: 'MATMUL_INT8',
+  sve: 'SVE',
 }
 // A portable build has modules for the common levels only (e.g. Skylake-X: AVX-512 without
 // VNNI): it is held to the main extensions.
@@ -88,7 +107,9 @@ describe('CPU kernels', () => {
     }
   })
 
-  test('portable: the baseline module (a CPU without AVX) loads and scores like the reference', { skip: process.arch !== 'x64' && 'x86-64 only' }, async (t) => {
+  test('portable: the baseline module (a CPU without AVX) loads and scores like the reference', {
+    skip: process.arch !== 'x64' && 'x86-64 only',
+  }, async (t) => {
     const probe = await lib.loadModel(fixture('bert-reranker-stock.gguf'))
     const build = probe.info.cpuBuild
     await probe.dispose()
@@ -114,14 +135,15 @@ describe('CPU kernels', () => {
   })
 })
 
-// One definition of what LLAMA_RERANK_CPU means for cargo (scripts/cpu_build.cjs), read by
+// One definition of what LLAMA_RERANK_CPU means for cargo (lib/cpu_build.cjs), read by
 // setup.sh and test.sh through its --shell output, the install script, packing and the bench.
 describe('LLAMA_RERANK_CPU build settings', () => {
-  const script = `${root}/scripts/cpu_build.cjs`
+  const script = `${root}/lib/cpu_build.cjs`
   const { cpuBuild } = createRequire(import.meta.url)(script)
-  const shell = (env) => spawnSync(process.execPath, [script, '--shell'], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } })
+  const shell = (env) =>
+    spawnSync(process.execPath, [script, '--shell'], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } })
 
-  test('native targets this CPU after the caller\'s RUSTFLAGS unless they name one; portable and fixed keep them as they are', () => {
+  test("native targets this CPU after the caller's RUSTFLAGS unless they name one; portable and fixed keep them as they are", () => {
     assert.deepEqual(cpuBuild({}).features, [])
     assert.equal(cpuBuild({}).rustflags, '-C target-cpu=native')
     assert.equal(cpuBuild({ RUSTFLAGS: '-g' }).rustflags, '-g -C target-cpu=native')

@@ -1,11 +1,12 @@
 // Every relative link in the README, CONTRIBUTING.md and docs/*.md points at a file or folder
 // of the repository, and every `#anchor` at a heading of its target (GitHub's heading ids).
 // Uses node: built-ins only, and runs under `node --test` and `bun test` alike.
-import { test } from 'node:test'
+
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
 const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)))
@@ -87,7 +88,7 @@ function anchors(text) {
 function links(text) {
   const found = []
   for (const { n, prose: line } of proseLines(text)) {
-    for (const m of line.matchAll(/!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*(<[^>]*>|[^\s)]+)(?:\s+(?:"[^"]*"|'[^']*'|\([^)]*\)))?\s*\)/g)) {
+    for (const m of line.matchAll(/!?\[(?:[^[\]]|\[[^\]]*\])*\]\(\s*(<[^>]*>|[^\s)]+)(?:\s+(?:"[^"]*"|'[^']*'|\([^)]*\)))?\s*\)/g)) {
       found.push({ line: n, target: m[1].replace(/^<|>$/g, '') })
     }
     const def = /^ {0,3}\[[^\]]+\]:\s*(<[^>]*>|\S+)/.exec(line)
@@ -115,7 +116,8 @@ function brokenLinks(dir) {
       let filePart = hash === -1 ? target : target.slice(0, hash)
       const anchor = hash === -1 ? null : decodeURIComponent(target.slice(hash + 1))
       filePart = decodeURIComponent(filePart.split('?')[0])
-      const resolved = filePart === '' ? file : filePart.startsWith('/') ? path.join(dir, filePart) : path.resolve(path.dirname(file), filePart)
+      const resolved =
+        filePart === '' ? file : filePart.startsWith('/') ? path.join(dir, filePart) : path.resolve(path.dirname(file), filePart)
       if (path.relative(dir, resolved).startsWith('..')) {
         problems.push(`${where}: points outside the repository`)
         continue
@@ -125,7 +127,8 @@ function brokenLinks(dir) {
         continue
       }
       if (anchor !== null && anchor !== '' && statSync(resolved).isFile() && resolved.endsWith('.md')) {
-        if (!anchorsOf(resolved).has(anchor)) problems.push(`${where}: no heading with the id "${anchor}" in ${path.relative(dir, resolved)}`)
+        if (!anchorsOf(resolved).has(anchor))
+          problems.push(`${where}: no heading with the id "${anchor}" in ${path.relative(dir, resolved)}`)
       }
     }
   }
@@ -138,7 +141,7 @@ test('headings get GitHub ids', () => {
   assert.equal(slug('The `/v1/rerank` server: routes, keys'), 'the-v1rerank-server-routes-keys')
   assert.equal(slug('Batch invariance, and what it cost'), 'batch-invariance-and-what-it-cost')
   assert.equal(slug('Coming from node-llama-cpp (`llama-rerank/compat`)'), 'coming-from-node-llama-cpp-llama-rerankcompat')
-  assert.equal(slug('The judges\' prompts'), 'the-judges-prompts')
+  assert.equal(slug("The judges' prompts"), 'the-judges-prompts')
   assert.equal(slug('A [link](x.md) and *emphasis*'), 'a-link-and-emphasis')
   assert.deepEqual([...anchors('# A\n\n## A\n\n```\n# not a heading\n```\nB\n---\n<a id="x"></a>\n')], ['a', 'a-1', 'b', 'x'])
 })

@@ -1,10 +1,11 @@
 // Bad input gets a typed error with a stable code; nothing crashes the process.
-import { test } from 'node:test'
+
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { lib, fixture, root } from './helpers.mjs'
+import { test } from 'node:test'
+import { fixture, lib, root } from './support/helpers.mjs'
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'llama-rerank-'))
 process.once('exit', () => rmSync(scratch, { recursive: true, force: true }))
@@ -46,10 +47,7 @@ test('over-long input under "throw" rejects with ERR_INPUT_TOO_LONG before evalu
   })
   // the whole call fails even when only the last document is too long
   let progressCalls = 0
-  await assert.rejects(
-    ctx.rankAll('q', ['short', 'short', long], { onProgress: () => progressCalls++ }),
-    { code: 'ERR_INPUT_TOO_LONG' },
-  )
+  await assert.rejects(ctx.rankAll('q', ['short', 'short', long], { onProgress: () => progressCalls++ }), { code: 'ERR_INPUT_TOO_LONG' })
   assert.equal(progressCalls, 0)
   // per call, "truncate" overrides the context's policy
   const s = await ctx.rank('q', long, { onOverflow: 'truncate' })

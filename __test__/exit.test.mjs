@@ -3,13 +3,14 @@
 // scenario runs in fresh child processes of the runtime under test (Node or Bun), many times:
 // before the fix, process.exit(1) 5 ms into a rankAll of 40 documents of 200 words died with
 // SIGSEGV or SIGABRT in 20 of 30 runs on the Qwen3 fixture.
-import { test } from 'node:test'
+
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { root, fixture } from './helpers.mjs'
+import { test } from 'node:test'
+import { fixture, root } from './support/helpers.mjs'
 
 const RANK = `
 const { loadModel } = require(${JSON.stringify(path.join(root, 'index.js'))})

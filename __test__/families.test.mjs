@@ -2,12 +2,13 @@
 // `model.info` (and `llama-rerank info`), refusals with their codes, and the scores of every
 // fixture pair against the reference of fixtures/families/ (transformers, mxbai-rerank,
 // FlagEmbedding). Input ids are checked token by token in tests/families.rs.
-import { test } from 'node:test'
+
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { lib, root } from './helpers.mjs'
+import { test } from 'node:test'
+import { lib, root } from './support/helpers.mjs'
 
 const dir = path.join(root, 'fixtures', 'families')
 const load = (file) => JSON.parse(readFileSync(path.join(dir, file), 'utf8')).files
@@ -28,7 +29,9 @@ async function checkScores(model, file, contextOf, referenceOf) {
     for (const pair of file.pairs) {
       const size = contextOf(pair)
       if (!contexts.has(size)) contexts.set(size, await model.createRankingContext({ contextSize: size, threads: 2 }))
-      const [score] = await contexts.get(size).rankAll(pair.query, [pair.document], pair.instruction ? { instruction: pair.instruction } : {})
+      const [score] = await contexts
+        .get(size)
+        .rankAll(pair.query, [pair.document], pair.instruction ? { instruction: pair.instruction } : {})
       const want = referenceOf(pair)
       assert.ok(Math.abs(score - want) <= TOLERANCE, `${pair.id}: ${score} vs reference ${want}`)
     }
@@ -50,7 +53,12 @@ for (const [name, file] of Object.entries(crossEncoders)) {
       const model = await lib.loadModel(modelPath, { relevantLabel: 'entailment' })
       const index = file.labels.indexOf('entailment')
       assert.equal(model.info.relevantLabel, 'entailment')
-      await checkScores(model, file, (p) => p.maxLength ?? undefined, (p) => p.probs[index])
+      await checkScores(
+        model,
+        file,
+        (p) => p.maxLength ?? undefined,
+        (p) => p.probs[index],
+      )
       await model.dispose()
       return
     }
@@ -58,7 +66,12 @@ for (const [name, file] of Object.entries(crossEncoders)) {
     assert.equal(model.info.family, file.family)
     assert.equal(model.info.scoring, 'classifier')
     assert.equal(model.info.judge, undefined)
-    await checkScores(model, file, (p) => p.maxLength ?? undefined, (p) => p.score)
+    await checkScores(
+      model,
+      file,
+      (p) => p.maxLength ?? undefined,
+      (p) => p.score,
+    )
     await model.dispose()
   })
 }
@@ -73,18 +86,29 @@ for (const [name, file] of Object.entries(judges)) {
       { preset, positiveToken, negativeToken: negativeToken ?? null },
       { preset: file.presetName, positiveToken: file.positiveToken, negativeToken: file.negativeToken ?? null },
     )
-    await checkScores(model, file, (p) => judgeContext(file, p), (p) => p.score)
+    await checkScores(
+      model,
+      file,
+      (p) => judgeContext(file, p),
+      (p) => p.score,
+    )
     await model.dispose()
   })
 }
 
 test('the judge option: a preset by name, and a clear error for an unknown one', async () => {
   const gemma = path.join(dir, 'bge-reranker-v2-gemma-tiny.gguf')
-  await assert.rejects(lib.loadModel(gemma, { judge: 'gemma' }), (e) => e.code === 'ERR_INVALID_ARG_VALUE' && /mxbai-rerank-v2/.test(e.message))
+  await assert.rejects(
+    lib.loadModel(gemma, { judge: 'gemma' }),
+    (e) => e.code === 'ERR_INVALID_ARG_VALUE' && /mxbai-rerank-v2/.test(e.message),
+  )
   const forced = await lib.loadModel(gemma, { judge: 'mxbai-rerank-v2' })
   assert.equal(forced.info.judge.preset, 'mxbai-rerank-v2')
   await forced.dispose()
-  await assert.rejects(lib.loadModel(path.join(dir, 'xlmr-reranker.gguf'), { judge: 'mxbai-rerank-v2' }), (e) => e.code === 'ERR_NOT_A_RERANKER')
+  await assert.rejects(
+    lib.loadModel(path.join(dir, 'xlmr-reranker.gguf'), { judge: 'mxbai-rerank-v2' }),
+    (e) => e.code === 'ERR_NOT_A_RERANKER',
+  )
 })
 
 test('llama-rerank info names the family and the judge preset', () => {

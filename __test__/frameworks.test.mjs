@@ -1,18 +1,19 @@
 // The in-process framework adapters against the published frameworks (installed once from npm
-// into ~/.cache/llama-rerank-frameworks, see frameworks.mjs): the AI SDK's rerank() with
+// into ~/.cache/llama-rerank-frameworks, see support/frameworks.mjs): the AI SDK's rerank() with
 // llama-rerank/ai-sdk, LangChain.js with llama-rerank/langchain (alone and in a
 // ContextualCompressionRetriever), LlamaIndex.TS with llama-rerank/llamaindex. Each returns
 // the order and the scores of rankAll in process, bit for bit, honours topN, and fails with
 // coded errors; their types check against the frameworks' own; the examples of
 // docs/integrations.md run. Runs under Node and Bun.
-import { test, describe, before, after } from 'node:test'
+
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import { fixture, expected, lib, root } from './helpers.mjs'
-import { frameworkProject } from './frameworks.mjs'
+import { after, before, describe, test } from 'node:test'
+import { frameworkProject } from './support/frameworks.mjs'
+import { expected, fixture, lib, root } from './support/helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const QUERY = 'What is the capital of France?'
@@ -75,7 +76,9 @@ test('the fixture documents and the reference agree', async () => {
   for (const name of MODELS) {
     const scores = await rankAll(name, DOCUMENTS)
     for (const [i, document] of DOCUMENTS.entries()) {
-      const pair = expected[name].pairs.find((p) => p.query === QUERY && p.document === document && p.instruction === null && p.maxLength === null)
+      const pair = expected[name].pairs.find(
+        (p) => p.query === QUERY && p.document === document && p.instruction === null && p.maxLength === null,
+      )
       if (pair) assert.ok(Math.abs(scores[i] - pair.score) <= TOLERANCE, `${name}: ${scores[i]} vs ${pair.score}`)
     }
   }
@@ -91,8 +94,15 @@ describe('AI SDK: rerank() with llama-rerank/ai-sdk', () => {
       for (const topN of [undefined, 3, 1, 0, DOCUMENTS.length + 5]) {
         const result = await rerank({ model, query: QUERY, documents: DOCUMENTS, topN })
         const want = expectedOrder(scores, topN)
-        assert.deepEqual(result.ranking.map((r) => [r.originalIndex, r.score]), want.map((r) => [r.index, r.score]), `topN ${topN}`)
-        assert.deepEqual(result.rerankedDocuments, want.map((r) => DOCUMENTS[r.index]))
+        assert.deepEqual(
+          result.ranking.map((r) => [r.originalIndex, r.score]),
+          want.map((r) => [r.index, r.score]),
+          `topN ${topN}`,
+        )
+        assert.deepEqual(
+          result.rerankedDocuments,
+          want.map((r) => DOCUMENTS[r.index]),
+        )
       }
       await model.dispose()
     })
@@ -102,10 +112,19 @@ describe('AI SDK: rerank() with llama-rerank/ai-sdk', () => {
     const { rerank } = await project.import('ai')
     const { llamaRerank } = await project.import('llama-rerank/ai-sdk')
     const objects = DOCUMENTS.slice(0, 5).map((text, i) => ({ id: i, text }))
-    const scores = await rankAll(MODELS[0], objects.map((o) => JSON.stringify(o)))
+    const scores = await rankAll(
+      MODELS[0],
+      objects.map((o) => JSON.stringify(o)),
+    )
     const result = await rerank({ model: llamaRerank.reranking(fixture(MODELS[0])), query: QUERY, documents: objects, topN: 2 })
-    assert.deepEqual(result.ranking.map((r) => [r.originalIndex, r.score]), expectedOrder(scores, 2).map((r) => [r.index, r.score]))
-    assert.deepEqual(result.rerankedDocuments, expectedOrder(scores, 2).map((r) => objects[r.index]))
+    assert.deepEqual(
+      result.ranking.map((r) => [r.originalIndex, r.score]),
+      expectedOrder(scores, 2).map((r) => [r.index, r.score]),
+    )
+    assert.deepEqual(
+      result.rerankedDocuments,
+      expectedOrder(scores, 2).map((r) => objects[r.index]),
+    )
   })
 
   test('providerOptions.llamaRerank.instruction is the instruction of the call', async () => {
@@ -118,8 +137,16 @@ describe('AI SDK: rerank() with llama-rerank/ai-sdk', () => {
     const scores = await context.rankAll(QUERY, DOCUMENTS, { instruction })
     await context.dispose()
     await model.dispose()
-    const result = await rerank({ model: provider.reranking(fixture(MODELS[0])), query: QUERY, documents: DOCUMENTS, providerOptions: { llamaRerank: { instruction } } })
-    assert.deepEqual(result.ranking.map((r) => [r.originalIndex, r.score]), expectedOrder(scores).map((r) => [r.index, r.score]))
+    const result = await rerank({
+      model: provider.reranking(fixture(MODELS[0])),
+      query: QUERY,
+      documents: DOCUMENTS,
+      providerOptions: { llamaRerank: { instruction } },
+    })
+    assert.deepEqual(
+      result.ranking.map((r) => [r.originalIndex, r.score]),
+      expectedOrder(scores).map((r) => [r.index, r.score]),
+    )
     await provider.dispose()
   })
 
@@ -128,12 +155,21 @@ describe('AI SDK: rerank() with llama-rerank/ai-sdk', () => {
     const { llamaRerank } = await project.import('llama-rerank/ai-sdk')
     const model = llamaRerank.reranking(fixture(MODELS[0]))
     const call = (extra) => rerank({ model, query: QUERY, documents: DOCUMENTS, ...extra })
-    await rejectsWithCode(rerank({ model: llamaRerank.reranking(path.join(root, 'no-such-model.gguf')), query: QUERY, documents: DOCUMENTS }), 'ERR_MODEL_NOT_FOUND')
-    await rejectsWithCode(rerank({ model: llamaRerank.reranking(fixture('bert-embedding.gguf')), query: QUERY, documents: DOCUMENTS }), 'ERR_NOT_A_RERANKER')
+    await rejectsWithCode(
+      rerank({ model: llamaRerank.reranking(path.join(root, 'no-such-model.gguf')), query: QUERY, documents: DOCUMENTS }),
+      'ERR_MODEL_NOT_FOUND',
+    )
+    await rejectsWithCode(
+      rerank({ model: llamaRerank.reranking(fixture('bert-embedding.gguf')), query: QUERY, documents: DOCUMENTS }),
+      'ERR_NOT_A_RERANKER',
+    )
     await rejectsWithCode(call({ topN: -1 }), 'ERR_INVALID_ARG_VALUE')
     await rejectsWithCode(call({ topN: 1.5 }), 'ERR_INVALID_ARG_VALUE')
     await rejectsWithCode(call({ providerOptions: { llamaRerank: { temperature: 0 } } }), 'ERR_INVALID_ARG_VALUE')
-    await rejectsWithCode(call({ providerOptions: { llamaRerank: { onOverflow: 'throw' } }, documents: ['Paris '.repeat(2000)] }), 'ERR_INPUT_TOO_LONG')
+    await rejectsWithCode(
+      call({ providerOptions: { llamaRerank: { onOverflow: 'throw' } }, documents: ['Paris '.repeat(2000)] }),
+      'ERR_INPUT_TOO_LONG',
+    )
     await assert.rejects(call({ abortSignal: AbortSignal.abort() }), (error) => error.name === 'AbortError' || error.code === 'ABORT_ERR')
     // The model still ranks after those errors.
     assert.equal((await call({ topN: 1 })).ranking.length, 1)
@@ -160,7 +196,10 @@ describe('LangChain.js: llama-rerank/langchain', () => {
           want.map((r) => [DOCUMENTS[r.index], `doc-${r.index}`, `id-${r.index}`, r.score]),
         )
         assert.ok(out.every((d) => d instanceof Document))
-        assert.deepEqual(await compressor.rerank(DOCUMENTS, QUERY), want.map((r) => ({ index: r.index, relevanceScore: r.score })))
+        assert.deepEqual(
+          await compressor.rerank(DOCUMENTS, QUERY),
+          want.map((r) => ({ index: r.index, relevanceScore: r.score })),
+        )
         await compressor.dispose()
       }
       // The input documents are not changed.
@@ -183,7 +222,10 @@ describe('LangChain.js: llama-rerank/langchain', () => {
     const retriever = new ContextualCompressionRetriever({ baseCompressor: compressor, baseRetriever: new FixtureRetriever() })
     const out = await retriever.invoke(QUERY)
     const want = expectedOrder(await rankAll(MODELS[1], DOCUMENTS), 4)
-    assert.deepEqual(out.map((d) => [d.pageContent, d.metadata.relevanceScore]), want.map((r) => [DOCUMENTS[r.index], r.score]))
+    assert.deepEqual(
+      out.map((d) => [d.pageContent, d.metadata.relevanceScore]),
+      want.map((r) => [DOCUMENTS[r.index], r.score]),
+    )
     await compressor.dispose()
   })
 
@@ -213,7 +255,10 @@ describe('LlamaIndex.TS: llama-rerank/llamaindex', () => {
       for (const topN of [undefined, 2, 0]) {
         const postprocessor = new LlamaRerankPostprocessor({ model: fixture(name), topN })
         const out = await postprocessor.postprocessNodes(nodes, QUERY)
-        assert.deepEqual(out.map((n) => [n.node.id_, n.score]), expectedOrder(scores, topN).map((r) => [`n${r.index}`, r.score]))
+        assert.deepEqual(
+          out.map((n) => [n.node.id_, n.score]),
+          expectedOrder(scores, topN).map((r) => [`n${r.index}`, r.score]),
+        )
         await postprocessor.dispose()
       }
       // Metadata goes into the text scored as the framework renders it (default "ALL"); the
@@ -224,7 +269,10 @@ describe('LlamaIndex.TS: llama-rerank/llamaindex', () => {
       const postprocessor = new LlamaRerankPostprocessor({ model: fixture(name) })
       const out = await postprocessor.postprocessNodes(withMetadata, [{ type: 'text', text: QUERY }])
       const want = expectedOrder(await rankAll(name, rendered))
-      assert.deepEqual(out.map((n) => [n.node, n.score]), want.map((r) => [withMetadata[r.index].node, r.score]))
+      assert.deepEqual(
+        out.map((n) => [n.node, n.score]),
+        want.map((r) => [withMetadata[r.index].node, r.score]),
+      )
       const none = new LlamaRerankPostprocessor({ model: fixture(name), metadataMode: MetadataMode.NONE, topN: 1 })
       const [best] = await none.postprocessNodes(withMetadata, { query: QUERY })
       const plain = expectedOrder(await rankAll(name, DOCUMENTS.slice(0, 4)), 1)[0]
@@ -238,7 +286,9 @@ describe('LlamaIndex.TS: llama-rerank/llamaindex', () => {
     const { TextNode } = await project.import('@llamaindex/core/schema')
     const { LlamaRerankPostprocessor } = await project.import('llama-rerank/llamaindex')
     assert.throws(() => new LlamaRerankPostprocessor({ model: fixture(MODELS[0]), topN: 'all' }), { code: 'ERR_INVALID_ARG_VALUE' })
-    assert.throws(() => new LlamaRerankPostprocessor({ model: fixture(MODELS[0]), metadataMode: 'SOME' }), { code: 'ERR_INVALID_ARG_VALUE' })
+    assert.throws(() => new LlamaRerankPostprocessor({ model: fixture(MODELS[0]), metadataMode: 'SOME' }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    })
     const postprocessor = new LlamaRerankPostprocessor({ model: fixture(MODELS[0]) })
     const nodes = [{ node: new TextNode({ text: 'x' }) }]
     await rejectsWithCode(postprocessor.postprocessNodes(nodes), 'ERR_INVALID_ARG_TYPE')
@@ -259,7 +309,10 @@ test('one model for every adapter naming it; a context passed in is used as is',
   const scores = await context.rankAll(QUERY, DOCUMENTS)
   const provider = createLlamaRerank()
   const { ranking } = await provider.reranking(context).doRerank({ documents: { type: 'text', values: DOCUMENTS }, query: QUERY })
-  assert.deepEqual(ranking.map((r) => [r.index, r.relevanceScore]), expectedOrder(scores).map((r) => [r.index, r.score]))
+  assert.deepEqual(
+    ranking.map((r) => [r.index, r.relevanceScore]),
+    expectedOrder(scores).map((r) => [r.index, r.score]),
+  )
   assert.equal(context.lastCallStats.documents, DOCUMENTS.length)
   await provider.dispose()
   assert.equal(context.disposed, false, 'the adapter must not dispose a context it was given')
@@ -269,14 +322,27 @@ test('one model for every adapter naming it; a context passed in is used as is',
   // context, whose prefix cache then serves both (the same scores either way).
   const a = new LlamaRerankCompressor({ model: fixture(MODELS[0]), topN: 2, contexts: 2 })
   const b = new LlamaRerankPostprocessor({ model: fixture(MODELS[0]), topN: 2 })
-  const [fromA, fromB] = await Promise.all([a.rerank(DOCUMENTS, QUERY), b.postprocessNodes(DOCUMENTS.map((text) => ({ node: { getContent: () => text } })), QUERY)])
-  assert.deepEqual(fromA.map((r) => r.relevanceScore), fromB.map((n) => n.score))
+  const [fromA, fromB] = await Promise.all([
+    a.rerank(DOCUMENTS, QUERY),
+    b.postprocessNodes(
+      DOCUMENTS.map((text) => ({ node: { getContent: () => text } })),
+      QUERY,
+    ),
+  ])
+  assert.deepEqual(
+    fromA.map((r) => r.relevanceScore),
+    fromB.map((n) => n.score),
+  )
   await a.dispose()
   await b.dispose()
 })
 
-test('the adapters\' types check against the frameworks\' own (tsc --strict)', { skip: process.versions.bun ? 'types do not depend on the runtime: checked under Node' : false }, () => {
-  writeFileSync(path.join(project.dir, 'types.mts'), `
+test("the adapters' types check against the frameworks' own (tsc --strict)", {
+  skip: process.versions.bun ? 'types do not depend on the runtime: checked under Node' : false,
+}, () => {
+  writeFileSync(
+    path.join(project.dir, 'types.mts'),
+    `
 import { rerank, type RerankingModel } from 'ai'
 import type { RerankingModelV3 } from '@ai-sdk/provider'
 import { llamaRerank, createLlamaRerank, disposeAll } from 'llama-rerank/ai-sdk'
@@ -303,10 +369,30 @@ declare const error: MissingPeerDependencyError
 const name: string = error.packageName
 await disposeAll()
 console.log(v3, first, docs, retriever, nodes, name)
-`)
+`,
+  )
   const tsc = require.resolve('typescript/bin/tsc', { paths: [root] })
-  const r = spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext',
-    '--lib', 'es2022,esnext.disposable', '--types', 'node', 'types.mts'], { cwd: project.dir, encoding: 'utf8', timeout: 300_000 })
+  const r = spawnSync(
+    process.execPath,
+    [
+      tsc,
+      '--noEmit',
+      '--strict',
+      '--skipLibCheck',
+      '--target',
+      'es2022',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--lib',
+      'es2022,esnext.disposable',
+      '--types',
+      'node',
+      'types.mts',
+    ],
+    { cwd: project.dir, encoding: 'utf8', timeout: 300_000 },
+  )
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`)
 })
 

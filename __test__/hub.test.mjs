@@ -2,19 +2,18 @@
 // download into the Hugging Face cache layout, cache hits without a request, resume after a
 // cut, integrity checks, errors with stable codes, offline mode, an AbortSignal and a stall
 // timeout that stop a download, two processes downloading the same file, revisions.
-import { test, before, after, beforeEach } from 'node:test'
+
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import {
-  mkdtempSync, readFileSync, writeFileSync, mkdirSync, existsSync, readlinkSync, readdirSync, statSync, rmSync,
-} from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { spawn } from 'node:child_process'
+import { after, before, beforeEach, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { lib, fixture, expected, root } from './helpers.mjs'
-import { startFakeHub, COMMIT } from './fake-hub.mjs'
-import { splitGguf, shardName } from './gguf-split.mjs'
+import { COMMIT, startFakeHub } from './support/fake-hub.mjs'
+import { shardName, splitGguf } from './support/gguf-split.mjs'
+import { expected, fixture, lib, root } from './support/helpers.mjs'
 
 const POOLED = 'qwen3-reranker-pooled.gguf'
 const BERT = 'bert-reranker-pooler.gguf'
@@ -25,7 +24,17 @@ let hub
 let scratch
 let cacheDir
 
-const HF_VARS = ['HF_ENDPOINT', 'HF_HOME', 'HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN', 'HF_TOKEN_PATH', 'HF_HUB_OFFLINE', 'LLAMA_RERANK_HUB_TIMEOUT']
+const HF_VARS = [
+  'HF_ENDPOINT',
+  'HF_HOME',
+  'HF_HUB_CACHE',
+  'HUGGINGFACE_HUB_CACHE',
+  'HF_TOKEN',
+  'HUGGING_FACE_HUB_TOKEN',
+  'HF_TOKEN_PATH',
+  'HF_HUB_OFFLINE',
+  'LLAMA_RERANK_HUB_TIMEOUT',
+]
 const COMMIT_V2 = 'c0ffee0000000000000000000000000000000002'
 const bertBytes = readFileSync(fixture(BERT))
 // The pooled Qwen3 fixture split in 3 (its head, cls.output.weight, is in the last shard).
@@ -99,7 +108,10 @@ test('first load downloads into the Hugging Face cache layout', async () => {
   assert.equal(readFileSync(path.join(repoDir(), 'refs', 'main'), 'utf8').trim(), COMMIT)
   assert.equal(readlinkSync(snapshot), path.join('..', '..', 'blobs', pooledSha))
   assert.ok(readFileSync(path.join(repoDir(), 'blobs', pooledSha)).equals(pooledBytes))
-  assert.deepEqual(readdirSync(path.join(repoDir(), 'blobs')).filter((f) => f.endsWith('.part')), [])
+  assert.deepEqual(
+    readdirSync(path.join(repoDir(), 'blobs')).filter((f) => f.endsWith('.part')),
+    [],
+  )
   // The resolve endpoint was asked, then the file came from the redirect target, once.
   assert.ok(hub.requests.some((r) => r.path === `/test-org/tiny-reranker-GGUF/resolve/main/${POOLED}`))
   assert.equal(fileDownloads().length, 1)
@@ -167,7 +179,10 @@ test('a .part file left by a killed process is resumed', async () => {
   writeFileSync(path.join(blobs, `${pooledSha}.part`), pooledBytes.subarray(0, 12345))
   const file = await lib.resolveModel(uri())
   assert.ok(readFileSync(file).equals(pooledBytes))
-  assert.deepEqual(fileDownloads().map((r) => r.range), ['bytes=12345-'])
+  assert.deepEqual(
+    fileDownloads().map((r) => r.range),
+    ['bytes=12345-'],
+  )
 })
 
 test('a file that does not match the announced sha256 is refused and removed', async () => {
@@ -177,7 +192,10 @@ test('a file that does not match the announced sha256 is refused and removed', a
     assert.match(err.message, /sha256/)
     return true
   })
-  assert.deepEqual(readdirSync(path.join(repoDir(), 'blobs')).filter((f) => !f.endsWith('.lock')), [])
+  assert.deepEqual(
+    readdirSync(path.join(repoDir(), 'blobs')).filter((f) => !f.endsWith('.lock')),
+    [],
+  )
   assert.ok(!existsSync(path.join(repoDir(), 'snapshots', COMMIT, POOLED)))
 })
 
@@ -346,7 +364,10 @@ test('an AbortSignal stops a download in flight: prompt rejection, the connectio
   hub.reset()
   const file = await lib.resolveModel(uri())
   assert.ok(readFileSync(file).equals(pooledBytes))
-  assert.deepEqual(fileDownloads().map((r) => r.range), [`bytes=${kept}-`])
+  assert.deepEqual(
+    fileDownloads().map((r) => r.range),
+    [`bytes=${kept}-`],
+  )
 
   // On a stalled connection the call rejects as promptly; the thread blocked in its read
   // closes the connection at the read timeout (LLAMA_RERANK_HUB_TIMEOUT), having written nothing.
@@ -394,7 +415,10 @@ test('a stalled download times out with ERR_HUB_TIMEOUT after LLAMA_RERANK_HUB_T
   hub.reset()
   const file = await lib.resolveModel(uri())
   assert.ok(readFileSync(file).equals(pooledBytes))
-  assert.deepEqual(fileDownloads().map((r) => r.range), ['bytes=150000-'])
+  assert.deepEqual(
+    fileDownloads().map((r) => r.range),
+    ['bytes=150000-'],
+  )
 
   process.env.LLAMA_RERANK_HUB_TIMEOUT = 'soon'
   await assert.rejects(lib.resolveModel(uri('tiny-reranker-F16.gguf')), (err) => {
@@ -418,7 +442,9 @@ function resolveInChild(model, env = {}) {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   let out = ''
-  child.stdout.on('data', (d) => { out += d })
+  child.stdout.on('data', (d) => {
+    out += d
+  })
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, out: JSON.parse(out || '{}') })))
 }
 
@@ -494,7 +520,10 @@ async function scoresOf(modelPath) {
   const model = await lib.loadModel(modelPath)
   const ctx = await model.createRankingContext({ contextSize: expected[POOLED].nCtxTrain })
   const pairs = expected[POOLED].pairs
-  const scores = await ctx.rankAll(pairs[0].query, pairs.filter((p) => p.query === pairs[0].query).map((p) => p.document))
+  const scores = await ctx.rankAll(
+    pairs[0].query,
+    pairs.filter((p) => p.query === pairs[0].query).map((p) => p.document),
+  )
   const info = model.info
   await model.dispose()
   return { scores, info }
@@ -533,6 +562,9 @@ test('a split GGUF on the hub: every shard into the snapshot, the first one retu
   // A shard missing from the cache is fetched alone.
   rmSync(path.join(snapshot, shardName('tiny-Q8_0', 3, SPLIT)))
   assert.equal(await lib.resolveModel(`hf:test-org/split-GGUF/${shardName('tiny-Q8_0', 1, SPLIT)}`), first)
-  assert.deepEqual(hub.requests.filter((r) => r.path.includes('/resolve/')).map((r) => path.basename(r.path)), [shardName('tiny-Q8_0', 3, SPLIT)])
+  assert.deepEqual(
+    hub.requests.filter((r) => r.path.includes('/resolve/')).map((r) => path.basename(r.path)),
+    [shardName('tiny-Q8_0', 3, SPLIT)],
+  )
   assert.equal(fileDownloads().length, 0) // its blob was still there
 })

@@ -2,13 +2,16 @@
 // 4096 tokens with the CPU threads split between them, identical texts scored once, the texts
 // cut into groups of about 10 and ranked with rankAll on the contexts in parallel, then
 // flattened and sorted. The result must equal one context's.
-import { test, describe, after } from 'node:test'
+
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
+import { after, describe, test } from 'node:test'
 import * as compat from 'llama-rerank/compat'
+
 // its internal counters are on the CommonJS module only
 const compatCjs = createRequire(import.meta.url)('llama-rerank/compat')
-import { expected, fixture, TOLERANCE } from './helpers.mjs'
+
+import { expected, fixture, TOLERANCE } from './support/helpers.mjs'
 
 const NAME = 'qwen3-reranker-pooled.gguf'
 const QUERY = 'What is the capital of France?'
@@ -163,7 +166,10 @@ describe('QMD keeping node-llama-cpp models: createRankingContext(model, …)', 
 
   test('the shared engine model lives until its last context goes', async () => {
     const like = { filename: fixture(NAME), _modelPath: fixture(NAME) }
-    const [a, b] = await Promise.all([compat.createRankingContext(like, { contextSize: 512 }), compat.createRankingContext(like, { contextSize: 512 })])
+    const [a, b] = await Promise.all([
+      compat.createRankingContext(like, { contextSize: 512 }),
+      compat.createRankingContext(like, { contextSize: 512 }),
+    ])
     assert.equal(compatCjs._sharedModelCount(), 1)
     const other = await compat.createRankingContext({ ...like, useMmap: false }, { contextSize: 512 }) // other load options: its own
     assert.equal(compatCjs._sharedModelCount(), 2)
@@ -212,7 +218,7 @@ describe('QMD keeping node-llama-cpp models: createRankingContext(model, …)', 
 
   // node-llama-cpp's LlamaModel.filename is the file's base name; its path is in `_modelPath`,
   // which the native createRankingContext at the package root reads first.
-  test('the package root\'s createRankingContext(node-llama-cpp model)', async () => {
+  test("the package root's createRankingContext(node-llama-cpp model)", async () => {
     const llama = await nodeLlamaCpp()
     const model = await llama.loadModel({ modelPath: fixture(NAME) })
     const root = createRequire(import.meta.url)('llama-rerank')

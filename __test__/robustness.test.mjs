@@ -1,13 +1,14 @@
 // Disposal, concurrency, abort, progress, bad input and damaged files: typed errors or defined
 // results, and the process lives on.
-import { test, describe, before, after } from 'node:test'
+
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync, mkdirSync, chmodSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { spawnSync } from 'node:child_process'
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { lib, fixture, root, expected } from './helpers.mjs'
+import { after, before, describe, test } from 'node:test'
 import { damagedModels } from '../scripts/make_damaged_models.mjs'
+import { fixture, lib, root } from './support/helpers.mjs'
 
 const QWEN = 'qwen3-reranker-pooled.gguf'
 const docs = (n, words = 12) =>
@@ -34,14 +35,20 @@ describe('damaged model files', () => {
           for (const s of scores) assert.ok(Number.isFinite(s) && s >= 0 && s <= 1, `${m.name}: ${s}`)
           outcome = 'loaded'
         } catch (err) {
-          assert.ok(['ERR_NON_FINITE_SCORE', 'ERR_CONTEXT_CREATE', 'ERR_DECODE', 'ERR_INPUT_TOO_LONG'].includes(err.code), `${m.name}: ${err.code} ${err.message}`)
+          assert.ok(
+            ['ERR_NON_FINITE_SCORE', 'ERR_CONTEXT_CREATE', 'ERR_DECODE', 'ERR_INPUT_TOO_LONG'].includes(err.code),
+            `${m.name}: ${err.code} ${err.message}`,
+          )
           outcome = err.code
         } finally {
           await model.dispose()
         }
       } catch (err) {
         if (err.code === undefined) throw err
-        assert.ok(['ERR_MODEL_CORRUPT', 'ERR_NOT_GGUF', 'ERR_MODEL_LOAD', 'ERR_NOT_A_RERANKER'].includes(err.code), `${m.name}: ${err.code} ${err.message}`)
+        assert.ok(
+          ['ERR_MODEL_CORRUPT', 'ERR_NOT_GGUF', 'ERR_MODEL_LOAD', 'ERR_NOT_A_RERANKER'].includes(err.code),
+          `${m.name}: ${err.code} ${err.message}`,
+        )
         outcome = err.code
       }
       outcomes[outcome] = (outcomes[outcome] ?? 0) + 1
@@ -77,7 +84,7 @@ describe('disposal', () => {
     let disposedErrors = 0
     let cutByConstruction = 0
     let seed = 7
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
     for (let i = 0; i < 200; i++) {
       const ctx = await model.createRankingContext({ contextSize: 256, batchSize: 64, sequences: 2 })
       // handlers attached at once: a rejection before the dispose returns is not "unhandled"
@@ -86,7 +93,10 @@ describe('disposal', () => {
       const firstProgress = new Promise((r) => (progressed = r))
       const ranking = cut ? ctx.rankAll('bicycle', many, { onProgress: () => progressed() }) : ctx.rankAll('bicycle', input)
       const calls = [ranking, ctx.rank('bicycle', input[0])].map((p) =>
-        p.then((value) => ({ status: 'fulfilled', value }), (reason) => ({ status: 'rejected', reason })),
+        p.then(
+          (value) => ({ status: 'fulfilled', value }),
+          (reason) => ({ status: 'rejected', reason }),
+        ),
       )
       const delay = rand() * 3
       await (cut ? firstProgress : new Promise((r) => setTimeout(r, delay)))
@@ -122,9 +132,17 @@ describe('disposal', () => {
     let progressed
     const firstProgress = new Promise((r) => (progressed = r))
     // More documents than any CPU scores before the dispose arrives: it lands mid-call.
-    const running = assert.rejects(ctx.rankAll('bicycle', docs(4000), { onProgress: (d) => { progress = d; progressed() } }), {
-      code: 'ERR_DISPOSED',
-    })
+    const running = assert.rejects(
+      ctx.rankAll('bicycle', docs(4000), {
+        onProgress: (d) => {
+          progress = d
+          progressed()
+        },
+      }),
+      {
+        code: 'ERR_DISPOSED',
+      },
+    )
     await firstProgress
     await model.dispose()
     await running
@@ -156,12 +174,51 @@ describe('disposal', () => {
     assert.equal(r.status, 0, r.stderr)
     assert.ok(Number.isFinite(Number(r.stdout.trim())))
   })
+
+  test('a context or model that JavaScript no longer references is not freed under its running call', () => {
+    // Before the fix the collected context object disposed its context mid-call: ERR_DISPOSED,
+    // every time, under Node and Bun (the CLI met it under Bun in CI).
+    const script = `
+      const lib = require(${JSON.stringify(path.join(root, 'index.js'))})
+      const collect = () => (globalThis.gc ? globalThis.gc() : Bun.gc(true))
+      const docs = Array.from({ length: 150 }, (_, i) => 'document ' + i + ': the history of the bicycle and of cities')
+      async function collectedWhile(call) {
+        let settled = false
+        call.then(() => (settled = true), () => (settled = true))
+        let collections = 0
+        while (!settled || collections < 3) {
+          collect()
+          collections++
+          await new Promise((r) => setTimeout(r, 5))
+        }
+        return call
+      }
+      ;(async () => {
+        const model = await lib.loadModel(${JSON.stringify(fixture(QWEN))})
+        // the context object is unreachable once its call is made
+        const a = await collectedWhile((await model.createRankingContext({ contextSize: 256 })).rankAll('bicycle', docs))
+        // and the model object once its context is made
+        const context = await (await lib.loadModel(${JSON.stringify(fixture(QWEN))})).createRankingContext({ contextSize: 256 })
+        await collectedWhile(Promise.resolve())
+        const b = await collectedWhile(context.rankAll('bicycle', docs))
+        console.log(JSON.stringify({ a: a.length, b: b.length, same: a.every((x, i) => x === b[i]) }))
+      })().catch((e) => { console.log(JSON.stringify({ error: e.code, message: e.message })); process.exitCode = 1 })`
+    const args = typeof globalThis.Bun === 'undefined' ? ['--expose-gc', '-e', script] : ['-e', script]
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 })
+    assert.equal(r.signal, null, r.stderr)
+    assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').at(-1)), { a: 150, b: 150, same: true }, r.stderr)
+    assert.equal(r.status, 0, r.stderr)
+  })
 })
 
 describe('concurrency', () => {
   let model
-  before(async () => { model = await lib.loadModel(fixture(QWEN)) })
-  after(async () => { await model.dispose() })
+  before(async () => {
+    model = await lib.loadModel(fixture(QWEN))
+  })
+  after(async () => {
+    await model.dispose()
+  })
 
   test('calls on one context complete in FIFO order with the scores they get alone', async () => {
     const ctx = await model.createRankingContext({ contextSize: 512 })
@@ -194,7 +251,9 @@ describe('abort and progress', () => {
     model = await lib.loadModel(fixture(QWEN))
     ctx = await model.createRankingContext({ contextSize: 256, batchSize: 64, sequences: 2 })
   })
-  after(async () => { await model.dispose() })
+  after(async () => {
+    await model.dispose()
+  })
 
   test('progress never decreases and ends at total', async () => {
     const seen = []
@@ -208,7 +267,11 @@ describe('abort and progress', () => {
 
   test('a throwing onProgress rejects the call cleanly and the context lives on', async () => {
     await assert.rejects(
-      ctx.rankAll('bicycle', docs(25), { onProgress: () => { throw new Error('boom') } }),
+      ctx.rankAll('bicycle', docs(25), {
+        onProgress: () => {
+          throw new Error('boom')
+        },
+      }),
       (err) => err.code === 'ERR_CALLBACK_FAILED' && /boom/.test(err.message),
     )
     assert.equal((await ctx.rankAll('bicycle', docs(3))).length, 3)
@@ -220,7 +283,10 @@ describe('abort and progress', () => {
     // More documents than any CPU scores before the abort arrives.
     const call = ctx.rankAll('bicycle', docs(3000), {
       signal: controller.signal,
-      onProgress: (done) => { last = done; if (done >= 4) controller.abort() },
+      onProgress: (done) => {
+        last = done
+        if (done >= 4) controller.abort()
+      },
     })
     await assert.rejects(call, { name: 'AbortError', code: 'ABORT_ERR' })
     assert.ok(last < 3000)
@@ -230,10 +296,9 @@ describe('abort and progress', () => {
 
   test('an already-aborted signal rejects without evaluating', async () => {
     let calls = 0
-    await assert.rejects(
-      ctx.rankAll('bicycle', docs(5), { signal: AbortSignal.abort(), onProgress: () => calls++ }),
-      { name: 'AbortError' },
-    )
+    await assert.rejects(ctx.rankAll('bicycle', docs(5), { signal: AbortSignal.abort(), onProgress: () => calls++ }), {
+      name: 'AbortError',
+    })
     assert.equal(calls, 0)
   })
 })
@@ -245,7 +310,9 @@ describe('awkward input', () => {
     model = await lib.loadModel(fixture(QWEN))
     ctx = await model.createRankingContext({ contextSize: 1024 })
   })
-  after(async () => { await model.dispose() })
+  after(async () => {
+    await model.dispose()
+  })
 
   test('lone surrogates, NUL characters, whitespace and an empty query give finite scores', async () => {
     const scores = await ctx.rankAll('\uD800 query \u0000', ['\uDC00 lone', 'a\u0000b', ' \t\n ', '', '😀'.repeat(50)])

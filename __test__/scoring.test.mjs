@@ -1,8 +1,9 @@
 // Scores against the transformers reference (fixtures/expected.json, made by
 // fixtures/make_fixtures.py), for every fixture and pair.
-import { test, describe, before, after } from 'node:test'
+
 import assert from 'node:assert/strict'
-import { lib, expected, fixture, TOLERANCE, RERANKERS, contextSizeFor } from './helpers.mjs'
+import { after, before, describe, test } from 'node:test'
+import { contextSizeFor, expected, fixture, lib, RERANKERS, TOLERANCE } from './support/helpers.mjs'
 
 for (const name of RERANKERS) {
   const file = expected[name]
@@ -58,7 +59,10 @@ for (const name of RERANKERS) {
       }
       const ctx = await contextFor(file.nCtxTrain)
       for (const [query, pairs] of byQuery) {
-        const all = await ctx.rankAll(query, pairs.map((p) => p.document))
+        const all = await ctx.rankAll(
+          query,
+          pairs.map((p) => p.document),
+        )
         assert.equal(all.length, pairs.length)
         for (let i = 0; i < pairs.length; i++) {
           const one = await ctx.rank(query, pairs[i].document)
@@ -150,8 +154,14 @@ describe('forced scoring on files that do not say they rerank', () => {
     const a = await causal.createRankingContext({ contextSize: 1024 })
     const b = await pooled.createRankingContext({ contextSize: 1024 })
     const docs = expected['qwen3-reranker-pooled.gguf'].pairs.filter((p) => p.query === 'What is the capital of France?')
-    const sa = await a.rankAll(docs[0].query, docs.map((d) => d.document))
-    const sb = await b.rankAll(docs[0].query, docs.map((d) => d.document))
+    const sa = await a.rankAll(
+      docs[0].query,
+      docs.map((d) => d.document),
+    )
+    const sb = await b.rankAll(
+      docs[0].query,
+      docs.map((d) => d.document),
+    )
     sa.forEach((s, i) => assert.ok(Math.abs(s - sb[i]) <= 1e-3))
     await causal.dispose()
     await pooled.dispose()
@@ -163,7 +173,7 @@ describe('createRankingContext(model, options) from the package root', () => {
   const pair = expected[name].pairs[0]
   for (const [label, arg] of [
     ['a path', fixture(name)],
-    ["a node-llama-cpp-like model object (filename)", { filename: fixture(name), dispose() {} }],
+    ['a node-llama-cpp-like model object (filename)', { filename: fixture(name), dispose() {} }],
   ]) {
     test(`takes ${label}`, async () => {
       const ctx = await lib.createRankingContext(arg, { contextSize: 512 })
@@ -198,10 +208,16 @@ describe('lastCallStats', () => {
     const bert = await lib.loadModel(fixture('bert-reranker-pooler.gguf'))
     const b = await bert.createRankingContext()
     await b.rankAll('q', ['a', 'b'])
-    assert.deepEqual({ ...b.lastCallStats }, { documents: 2, pairTokens: 10, tokensComputed: 10, prefixTokens: 0, decodeCalls: 2, kvCells: 0 })
+    assert.deepEqual(
+      { ...b.lastCallStats },
+      { documents: 2, pairTokens: 10, tokensComputed: 10, prefixTokens: 0, decodeCalls: 2, kvCells: 0 },
+    )
     // a document given twice is evaluated once
     await b.rankAll('q', ['a', 'b', 'a'])
-    assert.deepEqual({ ...b.lastCallStats }, { documents: 3, pairTokens: 15, tokensComputed: 10, prefixTokens: 0, decodeCalls: 2, kvCells: 0 })
+    assert.deepEqual(
+      { ...b.lastCallStats },
+      { documents: 3, pairTokens: 15, tokensComputed: 10, prefixTokens: 0, decodeCalls: 2, kvCells: 0 },
+    )
     await bert.dispose()
   })
 })

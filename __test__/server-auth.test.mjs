@@ -2,14 +2,15 @@
 // and /openapi.json, keys from --api-key, --api-key-file and LLAMA_RERANK_API_KEY, 401s in the
 // server's JSON error shape with WWW-Authenticate, and the refusal to listen on a non-loopback
 // address without a key.
-import { test, describe, before, after } from 'node:test'
+
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fixture } from './helpers.mjs'
-import { serve, run, cleanEnv } from './cli-helpers.mjs'
-import { isLoopbackHost, parseApiKeys } from '../bin/server.mjs'
+import { after, before, describe, test } from 'node:test'
+import { isLoopbackHost, parseApiKeys } from '../server/index.mjs'
+import { cleanEnv, run, serve } from './support/cli-helpers.mjs'
+import { fixture } from './support/helpers.mjs'
 
 const MODEL = fixture('bert-reranker-pooler.gguf')
 const BODY = { query: 'What is the capital of France?', documents: ['Paris is the capital and largest city of France.', 'Bananas.'] }
@@ -39,9 +40,12 @@ describe('serve: API keys', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'llama-rerank-keys-'))
     const keyFile = path.join(dir, 'keys')
     writeFileSync(keyFile, '# rotated monthly\nfile-key-1\n\n  file-key-2   # the new one\n')
-    server = await serve(['--model', MODEL, '--threads', '1', '--api-key', 'flag-key', '--api-key', 'second-flag-key', '--api-key-file', keyFile], {
-      env: cleanEnv({ LLAMA_RERANK_API_KEY: 'env-key' }),
-    })
+    server = await serve(
+      ['--model', MODEL, '--threads', '1', '--api-key', 'flag-key', '--api-key', 'second-flag-key', '--api-key-file', keyFile],
+      {
+        env: cleanEnv({ LLAMA_RERANK_API_KEY: 'env-key' }),
+      },
+    )
   })
   after(async () => {
     const { code } = await server.stop()
@@ -65,17 +69,25 @@ describe('serve: API keys', () => {
       if (key === '') await expect401(res, /an API key is required/)
       else await expect401(res, /not valid/)
     }
-    const basic = await fetch(`${server.url}/v1/rerank`, { method: 'POST', headers: { authorization: 'Basic ZmxhZy1rZXk6' }, body: JSON.stringify(BODY) })
+    const basic = await fetch(`${server.url}/v1/rerank`, {
+      method: 'POST',
+      headers: { authorization: 'Basic ZmxhZy1rZXk6' },
+      body: JSON.stringify(BODY),
+    })
     await expect401(basic, /an API key is required/)
     assert.match((await post(`${server.url}/v1/rerank`, BODY, 'wrong')).headers.get('www-authenticate'), /error="invalid_token"/)
   })
 
   test('the scheme is case-insensitive, as RFC 7235 says', async () => {
-    const res = await fetch(`${server.url}/v1/rerank`, { method: 'POST', headers: { authorization: 'bearer flag-key' }, body: JSON.stringify(BODY) })
+    const res = await fetch(`${server.url}/v1/rerank`, {
+      method: 'POST',
+      headers: { authorization: 'bearer flag-key' },
+      body: JSON.stringify(BODY),
+    })
     assert.equal(res.status, 200)
   })
 
-  test('every scoring route, TEI\'s /rerank, /v1/models and /metrics need the key', async () => {
+  test("every scoring route, TEI's /rerank, /v1/models and /metrics need the key", async () => {
     for (const route of ['/v1/rerank', '/rerank', '/v1/reranking', '/v2/rerank']) {
       await expect401(await post(`${server.url}${route}`, BODY), /API key/)
     }
@@ -91,7 +103,11 @@ describe('serve: API keys', () => {
     assert.equal((await get(`${server.url}/health`)).status, 200)
     assert.equal((await get(`${server.url}/v1/health`)).status, 200)
     const doc = await (await get(`${server.url}/openapi.json`)).json()
-    assert.deepEqual(doc.components.securitySchemes.bearer, { type: 'http', scheme: 'bearer', description: doc.components.securitySchemes.bearer.description })
+    assert.deepEqual(doc.components.securitySchemes.bearer, {
+      type: 'http',
+      scheme: 'bearer',
+      description: doc.components.securitySchemes.bearer.description,
+    })
   })
 
   test('a 401 for a request whose body is still coming closes the connection instead of reading it', async () => {
@@ -162,10 +178,30 @@ describe('serve: no key on a non-loopback address', () => {
 })
 
 test('isLoopbackHost: 127.0.0.0/8, ::1 and localhost only', () => {
-  for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST', 'localhost.', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) {
+  for (const host of [
+    '127.0.0.1',
+    '127.1.2.3',
+    'localhost',
+    'LOCALHOST',
+    'localhost.',
+    '::1',
+    '[::1]',
+    '0:0:0:0:0:0:0:1',
+    '::ffff:127.0.0.1',
+  ]) {
     assert.equal(isLoopbackHost(host), true, host)
   }
-  for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.1', '128.0.0.1', '::ffff:10.0.0.1', 'my-host', 'localhost.example.com', '::2']) {
+  for (const host of [
+    '0.0.0.0',
+    '::',
+    '10.0.0.1',
+    '192.168.1.1',
+    '128.0.0.1',
+    '::ffff:10.0.0.1',
+    'my-host',
+    'localhost.example.com',
+    '::2',
+  ]) {
     assert.equal(isLoopbackHost(host), false, host)
   }
 })

@@ -1,13 +1,14 @@
 // The deployment files of `llama-rerank serve` (deploy/Dockerfile, deploy/kubernetes.yaml) pass
 // scripts/lint_deploy.mjs, and the linter fails on broken copies of them, naming each problem.
-import { test } from 'node:test'
+
 import assert from 'node:assert/strict'
-import { readFileSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { root } from './helpers.mjs'
+import { test } from 'node:test'
 import { lintDockerfile, lintKubernetes } from '../scripts/lint_deploy.mjs'
+import { root } from './support/helpers.mjs'
 
 const LINT = path.join(root, 'scripts', 'lint_deploy.mjs')
 const dockerfile = readFileSync(path.join(root, 'deploy', 'Dockerfile'), 'utf8')
@@ -28,7 +29,11 @@ test('deploy/Dockerfile passes the Dockerfile lint', () => {
 test('a broken Dockerfile fails, with each problem named', () => {
   let broken = breakText(dockerfile, 'EXPOSE 8080', 'EXPOSE 80808')
   broken = breakText(broken, 'USER 1000:1000', 'USER node')
-  broken = breakText(broken, 'ENTRYPOINT ["node", "/app/bin/llama-rerank.mjs", "serve", "--host", "0.0.0.0", "--port", "8080"]', 'ENTRYPOINT node /app/bin/llama-rerank.mjs serve')
+  broken = breakText(
+    broken,
+    'ENTRYPOINT ["node", "/app/bin/llama-rerank.mjs", "serve", "--host", "0.0.0.0", "--port", "8080"]',
+    'ENTRYPOINT node /app/bin/llama-rerank.mjs serve',
+  )
   broken = breakText(broken, 'FROM rust:1-bookworm AS rust', 'FROM rust:latest AS rust')
   broken = breakText(broken, 'WORKDIR /app', 'WORKDIR /app\nCOPYY /out/ /app/')
   broken = breakText(broken, 'apt-get install -y --no-install-recommends libgomp1', 'apt-get install libgomp1')
@@ -44,7 +49,10 @@ test('a broken Dockerfile fails, with each problem named', () => {
   ]) {
     assert.match(found, expected)
   }
-  assert.match(messages(lintDockerfile('FROM node:20\nRUN true\n')), /not a multi-stage build[\s\S]*runs as root[\s\S]*no HEALTHCHECK[\s\S]*EXPOSEs no port[\s\S]*no ENTRYPOINT/)
+  assert.match(
+    messages(lintDockerfile('FROM node:20\nRUN true\n')),
+    /not a multi-stage build[\s\S]*runs as root[\s\S]*no HEALTHCHECK[\s\S]*EXPOSEs no port[\s\S]*no ENTRYPOINT/,
+  )
 })
 
 test('deploy/kubernetes.yaml passes the schema, field and cross-reference checks; a broken copy fails', async () => {
@@ -61,7 +69,7 @@ test('deploy/kubernetes.yaml passes the schema, field and cross-reference checks
     /\d+: Deployment llama-rerank: \[schema\] \/spec\/template\/spec\/containers\/0\/ports\/0\/containerPort must be integer/,
     /unknown field "readinesProbe" at \/spec\/template\/spec\/containers\/0\/readinesProbe \(did you mean "readinessProbe"\?\)/,
     /Service llama-rerank: port http: targetPort "web" is not a named port/,
-    /metric llama_rerank_queue_length is not one that bin\/server.mjs exports/,
+    /metric llama_rerank_queue_length is not one that the server exports \(server\/metrics.mjs\)/,
     /no schema for apiVersion policy\/v1 kind PodDisruptionBudgett/,
     /volume api-keys: no Secret api-keys in this file/,
   ]) {

@@ -2,11 +2,12 @@
 // too many documents or tokens (refused before any ranking work), a full queue and a queue
 // timeout (503 with Retry-After), clients that never read their answer, idle keep-alive
 // connections and a connection cap.
-import { test, describe, before, after } from 'node:test'
+
 import assert from 'node:assert/strict'
 import net from 'node:net'
-import { fixture } from './helpers.mjs'
-import { serve, metric, until, occupy } from './cli-helpers.mjs'
+import { after, before, describe, test } from 'node:test'
+import { metric, occupy, serve, until } from './support/cli-helpers.mjs'
+import { fixture } from './support/helpers.mjs'
 
 const BERT = fixture('bert-reranker-pooler.gguf')
 const QWEN = fixture('qwen3-reranker-pooled.gguf')
@@ -40,16 +41,26 @@ function rawClient(url) {
   return { socket, connected, closed, received: () => received }
 }
 
-const within = (promise, ms, what) =>
-  Promise.race([promise, sleep(ms).then(() => assert.fail(`${what} did not happen within ${ms} ms`))])
+const within = (promise, ms, what) => Promise.race([promise, sleep(ms).then(() => assert.fail(`${what} did not happen within ${ms} ms`))])
 
 describe('serve: slow, stalled and greedy clients', () => {
   let server
   before(async () => {
     server = await serve([
-      '--model', BERT, '--threads', '1',
-      '--body-timeout', '2000', '--headers-timeout', '800', '--keep-alive-timeout', '600',
-      '--send-timeout', '600', '--max-body-bytes', String(12 * 1024 * 1024),
+      '--model',
+      BERT,
+      '--threads',
+      '1',
+      '--body-timeout',
+      '2000',
+      '--headers-timeout',
+      '800',
+      '--keep-alive-timeout',
+      '600',
+      '--send-timeout',
+      '600',
+      '--max-body-bytes',
+      String(12 * 1024 * 1024),
     ])
   })
   after(async () => {
@@ -116,7 +127,9 @@ describe('serve: slow, stalled and greedy clients', () => {
     const greedy = rawClient(server.url)
     await greedy.connected
     greedy.socket.pause() // never reads
-    greedy.socket.write(`POST /v1/rerank HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`)
+    greedy.socket.write(
+      `POST /v1/rerank HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`,
+    )
     greedy.socket.write(body)
     // The answer is counted when the server is done with the connection: after the deadline.
     const counted = await until(async () => {
@@ -164,15 +177,23 @@ describe('serve: request limits answer before any ranking work', () => {
 
   test('too many documents: 400, in both shapes, nothing scored', async () => {
     const scored = await metric(server.url, 'llama_rerank_documents_scored_total')
-    await expectError(await post(`${server.url}/v1/rerank`, { query: QUERY, documents: Array(9).fill('a') }), 400, /too many documents: 9, at most 8/)
+    await expectError(
+      await post(`${server.url}/v1/rerank`, { query: QUERY, documents: Array(9).fill('a') }),
+      400,
+      /too many documents: 9, at most 8/,
+    )
     await expectError(await post(`${server.url}/rerank`, { query: QUERY, texts: Array(9).fill('a') }), 400, /too many texts: 9, at most 8/)
     assert.equal(await metric(server.url, 'llama_rerank_documents_scored_total'), scored)
   })
 
-  test('too many tokens (--max-request-tokens, counted with the context\'s tokenizer): 413, nothing scored', async () => {
+  test("too many tokens (--max-request-tokens, counted with the context's tokenizer): 413, nothing scored", async () => {
     const scored = await metric(server.url, 'llama_rerank_documents_scored_total')
     const documents = Array.from({ length: 8 }, (_, i) => `Paris is the capital and largest city of France, number ${i}.`)
-    await expectError(await post(`${server.url}/v1/rerank`, { query: QUERY, documents }), 413, /the request has \d+ tokens to score, more than the server's limit of 100/)
+    await expectError(
+      await post(`${server.url}/v1/rerank`, { query: QUERY, documents }),
+      413,
+      /the request has \d+ tokens to score, more than the server's limit of 100/,
+    )
     await expectError(await post(`${server.url}/rerank`, { query: QUERY, texts: documents }), 413, /limit of 100/)
     assert.equal(await metric(server.url, 'llama_rerank_documents_scored_total'), scored)
     // Under the limit is fine, and its usage is what was counted.
@@ -193,7 +214,11 @@ describe('serve: a busy server says when to come back', () => {
     try {
       await held.running
       const started = performance.now()
-      const res = await expectError(await post(`${server.url}/v1/rerank`, { query: QUERY, documents: DOCUMENTS }), 503, /no ranking context became free within 150 ms \(0 requests ahead, 1 running\)/)
+      const res = await expectError(
+        await post(`${server.url}/v1/rerank`, { query: QUERY, documents: DOCUMENTS }),
+        503,
+        /no ranking context became free within 150 ms \(0 requests ahead, 1 running\)/,
+      )
       assert.ok(performance.now() - started >= 140)
       const retryAfter = Number(res.headers.get('retry-after'))
       assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After: ${retryAfter}`)
@@ -228,7 +253,9 @@ describe('serve: a busy server says when to come back', () => {
 })
 
 describe('serve: --max-connections', () => {
-  test('connections beyond the cap are closed; those within are served', { skip: isBun && 'Bun\'s node:http does not enforce maxConnections (Node does)' }, async () => {
+  test('connections beyond the cap are closed; those within are served', {
+    skip: isBun && "Bun's node:http does not enforce maxConnections (Node does)",
+  }, async () => {
     const server = await serve(['--model', BERT, '--threads', '1', '--max-connections', '2'])
     const clients = []
     try {
@@ -238,7 +265,7 @@ describe('serve: --max-connections', () => {
         await c.connected
         clients.push(c)
         c.socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n')
-        await until(() => /^HTTP\/1\.1 200 [^]*\r\n\r\n/.test(c.received()), 'an answer on a connection within the cap', 5000)
+        await until(() => /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n/.test(c.received()), 'an answer on a connection within the cap', 5000)
       }
       const extra = rawClient(server.url)
       clients.push(extra)

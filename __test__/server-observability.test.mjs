@@ -1,24 +1,31 @@
 // `llama-rerank serve`'s /metrics (Prometheus text format, parsed with a Prometheus parser from
 // npm, counters moving with the requests) and /openapi.json (validated with an OpenAPI 3
 // validator from npm, and real answers validated against the schemas it declares).
-import { test, describe, before, after } from 'node:test'
+
 import assert from 'node:assert/strict'
-import parsePrometheusTextFormat from 'parse-prometheus-text-format'
+import { after, before, describe, test } from 'node:test'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import Ajv from 'ajv'
-import { fixture } from './helpers.mjs'
-import { serve, metric, until, occupy } from './cli-helpers.mjs'
-import { openApiDocument } from '../bin/server.mjs'
+import parsePrometheusTextFormat from 'parse-prometheus-text-format'
+import { openApiDocument } from '../server/index.mjs'
+import { metric, occupy, serve, until } from './support/cli-helpers.mjs'
+import { fixture } from './support/helpers.mjs'
 
 const KEY = 'observability-key'
 const QUERY = 'What is the capital of France?'
-const DOCUMENTS = ['Paris is the capital and largest city of France.', 'The mitochondria is the powerhouse of the cell.', 'Bananas are yellow.']
+const DOCUMENTS = [
+  'Paris is the capital and largest city of France.',
+  'The mitochondria is the powerhouse of the cell.',
+  'Bananas are yellow.',
+]
 const auth = { authorization: `Bearer ${KEY}` }
 
-const post = (url, body) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify(body) })
+const post = (url, body) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify(body) })
 
 /** A sample line of the text exposition format: `name{label="value",...} value`. */
-const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*)\})? (-?[0-9.]+(?:e[+-]?[0-9]+)?|[+-]Inf|NaN)$/
+const SAMPLE =
+  /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*)\})? (-?[0-9.]+(?:e[+-]?[0-9]+)?|[+-]Inf|NaN)$/
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g
 
 /**
@@ -63,7 +70,7 @@ const sameSeries = (a, b) => {
 }
 
 /** The value of a counter or gauge series, or a histogram's count; 0 when it has no sample yet. */
-function valueOf(scrape, name, labels = {}) {
+function sampleValue(scrape, name, labels = {}) {
   const names = scrape.types[name] === 'HISTOGRAM' ? [`${name}_count`] : [name]
   const s = scrape.samples.find((x) => names.includes(x.name) && Object.entries(labels).every(([k, v]) => x.labels[k] === v))
   return s?.value ?? 0
@@ -78,7 +85,18 @@ describe('serve: /metrics', () => {
     return parseScrape(await res.text())
   }
   before(async () => {
-    server = await serve(['--model', fixture('qwen3-reranker-pooled.gguf'), '--threads', '1', '--contexts', '2', '--api-key', KEY, '--max-documents', '2000'])
+    server = await serve([
+      '--model',
+      fixture('qwen3-reranker-pooled.gguf'),
+      '--threads',
+      '1',
+      '--contexts',
+      '2',
+      '--api-key',
+      KEY,
+      '--max-documents',
+      '2000',
+    ])
   })
   after(async () => {
     const { code } = await server.stop()
@@ -106,12 +124,12 @@ describe('serve: /metrics', () => {
       nodejs_external_memory_bytes: 'GAUGE',
     }
     for (const [name, type] of Object.entries(types)) assert.equal(families.types[name], type, name)
-    assert.equal(valueOf(families, 'llama_rerank_contexts'), 2)
-    assert.equal(valueOf(families, 'llama_rerank_queue_depth'), 0)
-    assert.equal(valueOf(families, 'llama_rerank_inflight_calls'), 0)
-    const load = valueOf(families, 'llama_rerank_model_load_seconds')
+    assert.equal(sampleValue(families, 'llama_rerank_contexts'), 2)
+    assert.equal(sampleValue(families, 'llama_rerank_queue_depth'), 0)
+    assert.equal(sampleValue(families, 'llama_rerank_inflight_calls'), 0)
+    const load = sampleValue(families, 'llama_rerank_model_load_seconds')
     assert.ok(load > 0 && load < 60, `model load ${load} s`)
-    assert.ok(valueOf(families, 'process_resident_memory_bytes') > 10e6)
+    assert.ok(sampleValue(families, 'process_resident_memory_bytes') > 10e6)
   })
 
   test('the counters move with the requests: by route and status, documents, tokens, latency', async () => {
@@ -123,7 +141,7 @@ describe('serve: /metrics', () => {
     assert.equal((await fetch(`${server.url}/nowhere`, { headers: auth })).status, 404)
     const after = await scrape()
 
-    const delta = (name, labels) => valueOf(after, name, labels) - valueOf(before, name, labels)
+    const delta = (name, labels) => sampleValue(after, name, labels) - sampleValue(before, name, labels)
     assert.equal(delta('llama_rerank_http_requests_total', { route: '/v1/rerank', status: '200' }), 1)
     assert.equal(delta('llama_rerank_http_requests_total', { route: '/rerank', status: '200' }), 1)
     assert.equal(delta('llama_rerank_http_requests_total', { route: '/v1/rerank', status: '400' }), 1)
@@ -148,14 +166,14 @@ describe('serve: /metrics', () => {
     const waiting = Array.from({ length: 2 }, () => post(`${server.url}/v1/rerank`, { query: QUERY, documents: DOCUMENTS }))
     await until(async () => (await gauge('llama_rerank_queue_depth')) === 2, 'two requests to wait')
     const families = await scrape()
-    assert.equal(valueOf(families, 'llama_rerank_inflight_calls'), 2, 'two contexts busy')
-    assert.equal(valueOf(families, 'llama_rerank_queue_depth'), 2, 'two requests wait')
+    assert.equal(sampleValue(families, 'llama_rerank_inflight_calls'), 2, 'two contexts busy')
+    assert.equal(sampleValue(families, 'llama_rerank_queue_depth'), 2, 'two requests wait')
     for (const h of held) assert.equal(await h.release(), 'AbortError')
     for (const res of await Promise.all(waiting)) assert.equal(res.status, 200)
     await until(async () => (await gauge('llama_rerank_inflight_calls')) === 0, 'the contexts to be free')
     const idle = await scrape()
-    assert.equal(valueOf(idle, 'llama_rerank_queue_depth'), 0)
-    assert.equal(valueOf(idle, 'llama_rerank_inflight_calls'), 0)
+    assert.equal(sampleValue(idle, 'llama_rerank_queue_depth'), 0)
+    assert.equal(sampleValue(idle, 'llama_rerank_inflight_calls'), 0)
   })
 })
 
@@ -190,11 +208,25 @@ describe('serve: /openapi.json', () => {
   })
 
   test('describes every route, both request shapes, and which routes need the key', () => {
-    for (const route of ['/v1/rerank', '/rerank', '/v1/reranking', '/v2/rerank', '/health', '/v1/health', '/v1/models', '/models', '/metrics', '/openapi.json']) {
+    for (const route of [
+      '/v1/rerank',
+      '/rerank',
+      '/v1/reranking',
+      '/v2/rerank',
+      '/health',
+      '/v1/health',
+      '/v1/models',
+      '/models',
+      '/metrics',
+      '/openapi.json',
+    ]) {
       assert.ok(doc.paths[route], route)
     }
     const teiBody = doc.paths['/rerank'].post.requestBody.content['application/json'].schema
-    assert.deepEqual(teiBody.oneOf.map((s) => s.$ref), ['#/components/schemas/RerankRequest', '#/components/schemas/TeiRerankRequest'])
+    assert.deepEqual(
+      teiBody.oneOf.map((s) => s.$ref),
+      ['#/components/schemas/RerankRequest', '#/components/schemas/TeiRerankRequest'],
+    )
     assert.deepEqual(doc.paths['/v1/rerank'].post.security, [{ bearer: [] }])
     assert.deepEqual(doc.paths['/metrics'].get.security, [{ bearer: [] }])
     assert.deepEqual(doc.paths['/health'].get.security, [])
@@ -208,9 +240,14 @@ describe('serve: /openapi.json', () => {
       const validate = ajv.compile({ $ref: `openapi#/components/schemas/${name}` })
       assert.ok(validate(value), `${name}: ${JSON.stringify(validate.errors)}`)
     }
-    const rerank = await (await post(`${server.url}/v1/rerank`, { query: QUERY, documents: DOCUMENTS, return_documents: true, top_n: 2 })).json()
+    const rerank = await (
+      await post(`${server.url}/v1/rerank`, { query: QUERY, documents: DOCUMENTS, return_documents: true, top_n: 2 })
+    ).json()
     check('RerankResponse', rerank)
-    check('TeiRerankResponse', await (await post(`${server.url}/rerank`, { query: QUERY, texts: DOCUMENTS, return_text: true, raw_scores: true })).json())
+    check(
+      'TeiRerankResponse',
+      await (await post(`${server.url}/rerank`, { query: QUERY, texts: DOCUMENTS, return_text: true, raw_scores: true })).json(),
+    )
     check('ModelList', await (await fetch(`${server.url}/v1/models`, { headers: auth })).json())
     check('Error', await (await post(`${server.url}/v1/rerank`, { query: 1 })).json())
     check('RerankRequest', { query: QUERY, documents: ['a', { text: 'b' }], top_n: 1 })

@@ -1,17 +1,17 @@
 // `llama-rerank serve`: Hugging Face text-embeddings-inference's `/rerank` shape
 // ({ query, texts, raw_scores, return_text, truncate, truncation_direction } → [{ index, score, text? }]),
 // checked against the reference scores and logits, and which request shape goes to which route.
-import { test, describe, before, after } from 'node:test'
+
 import assert from 'node:assert/strict'
-import { fixture, expected } from './helpers.mjs'
-import { serve } from './cli-helpers.mjs'
+import { after, before, describe, test } from 'node:test'
+import { serve } from './support/cli-helpers.mjs'
+import { expected, fixture } from './support/helpers.mjs'
 
 const QUERY = 'What is the capital of France?'
 const plainPairs = (file) => expected[file].pairs.filter((p) => p.instruction === null && p.maxLength === null)
 const LONG = 'Paris is a city in France. '.repeat(150) // ~1,000 tokens: over BERT's 512-token context
 
-const post = (url, body) =>
-  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+const post = (url, body) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
 
 async function expectError(res, status, message) {
   assert.equal(res.status, status)
@@ -25,7 +25,10 @@ async function expectError(res, status, message) {
 function assertTeiAnswer(answer, texts, referenceOf, tolerance) {
   assert.ok(Array.isArray(answer))
   assert.equal(answer.length, texts.length)
-  assert.deepEqual(answer.map((r) => r.index).sort((a, b) => a - b), texts.map((_, i) => i))
+  assert.deepEqual(
+    answer.map((r) => r.index).sort((a, b) => a - b),
+    texts.map((_, i) => i),
+  )
   answer.forEach((r, i) => {
     if (i > 0) assert.ok(answer[i - 1].score >= r.score, 'sorted by score, descending')
     const ref = referenceOf(texts[r.index])
@@ -61,7 +64,11 @@ describe('serve: TEI /rerank on a generative reranker (Qwen3, yes-no)', () => {
   })
 
   test('raw_scores is a 400 for a yes-no model: its score is not a float64 sigmoid of one logit', async () => {
-    await expectError(await post(`${server.url}/rerank`, { query: QUERY, texts, raw_scores: true }), 400, /raw_scores.*cross-encoder.*"yes-no"/)
+    await expectError(
+      await post(`${server.url}/rerank`, { query: QUERY, texts, raw_scores: true }),
+      400,
+      /raw_scores.*cross-encoder.*"yes-no"/,
+    )
     // false is the default and fine.
     assert.equal((await post(`${server.url}/rerank`, { query: QUERY, texts, raw_scores: false })).status, 200)
   })
@@ -120,17 +127,28 @@ describe('serve: TEI /rerank on a cross-encoder (BERT, classifier)', () => {
       const p = probabilities.find((q) => q.index === r.index).score
       assert.ok(Math.abs(1 / (1 + Math.exp(-r.score)) - p) < 1e-12, `sigmoid(${r.score}) = ${p}`)
     }
-    assert.deepEqual(raw.map((r) => r.index), probabilities.map((r) => r.index), 'the same order')
-    assert.ok(raw.some((r) => r.score < 0), 'logits, not probabilities')
+    assert.deepEqual(
+      raw.map((r) => r.index),
+      probabilities.map((r) => r.index),
+      'the same order',
+    )
+    assert.ok(
+      raw.some((r) => r.score < 0),
+      'logits, not probabilities',
+    )
   })
 
   test('truncate false (the default, as in TEI): an over-long text is a 413 before any work', async () => {
     for (const truncate of [undefined, false, null]) {
-      await expectError(await post(`${server.url}/rerank`, { query: QUERY, texts: [texts[0], LONG], truncate }), 413, /texts\[1\].*over the model's context of 512/)
+      await expectError(
+        await post(`${server.url}/rerank`, { query: QUERY, texts: [texts[0], LONG], truncate }),
+        413,
+        /texts\[1\].*over the model's context of 512/,
+      )
     }
   })
 
-  test('truncate true cuts the document\'s tail, as the /v1/rerank shape always does', async () => {
+  test("truncate true cuts the document's tail, as the /v1/rerank shape always does", async () => {
     const tei = await (await post(`${server.url}/rerank`, { query: QUERY, texts: [texts[0], LONG], truncate: true })).json()
     const v1 = await (await post(`${server.url}/v1/rerank`, { query: QUERY, documents: [texts[0], LONG] })).json()
     for (const r of v1.results) assert.equal(tei.find((t) => t.index === r.index).score, r.relevance_score)

@@ -1,10 +1,11 @@
 // `llama-rerank serve` over loopback with fetch: the /v1/rerank answer shape, scores against
 // the reference, top_n, return_documents, errors with JSON bodies, limits, 50 concurrent
 // requests, and a graceful shutdown while requests run.
-import { test, describe, before, after } from 'node:test'
+
 import assert from 'node:assert/strict'
-import { fixture, expected } from './helpers.mjs'
-import { serve, metric, until, occupy } from './cli-helpers.mjs'
+import { after, before, describe, test } from 'node:test'
+import { metric, occupy, serve, until } from './support/cli-helpers.mjs'
+import { expected, fixture } from './support/helpers.mjs'
 
 const POOLED = fixture('qwen3-reranker-pooled.gguf')
 const file = expected['qwen3-reranker-pooled.gguf']
@@ -160,9 +161,7 @@ describe('serve: answers', () => {
         return res.json()
       }),
     )
-    answers.forEach((answer, i) =>
-      assertAnswer(answer, requests[i].query, requests[i].documents, { topN: requests[i].top_n }),
-    )
+    answers.forEach((answer, i) => assertAnswer(answer, requests[i].query, requests[i].documents, { topN: requests[i].top_n }))
   })
 })
 
@@ -186,8 +185,13 @@ describe('serve: a client that goes away', () => {
     assert.equal(await gone.release(), 'AbortError')
     // The server stops scoring it and frees its context.
     await until(async () => (await metric(server.url, 'llama_rerank_inflight_calls')) === 0, 'the abandoned call to stop')
-    await until(async () => (await metric(server.url, 'llama_rerank_http_requests_total', { route: '/v1/rerank', status: '499' })) === 1, 'the 499 to be counted')
-    const documents = pairsOf(QUERY).map((p) => p.document).reverse()
+    await until(
+      async () => (await metric(server.url, 'llama_rerank_http_requests_total', { route: '/v1/rerank', status: '499' })) === 1,
+      'the 499 to be counted',
+    )
+    const documents = pairsOf(QUERY)
+      .map((p) => p.document)
+      .reverse()
     const after = await post(`${server.url}/v1/rerank`, { query: QUERY, documents })
     assert.equal(after.status, 200)
     assertAnswer(await after.json(), QUERY, documents)
@@ -202,9 +206,17 @@ describe('serve: shutdown', () => {
     // behind them: four requests in the server when the signal comes, by construction.
     const held = [occupy(server.url), occupy(server.url)]
     await until(async () => (await metric(server.url, 'llama_rerank_inflight_calls')) === 2, 'both contexts to be busy')
-    const documents = [pair.document, ...pairsOf(QUERY).slice(1).map((p) => p.document)]
+    const documents = [
+      pair.document,
+      ...pairsOf(QUERY)
+        .slice(1)
+        .map((p) => p.document),
+    ]
     const waiting = Array.from({ length: 2 }, () =>
-      post(`${server.url}/v1/rerank`, { query: QUERY, documents, top_n: 3 }).then(async (res) => ({ status: res.status, body: await res.json() })),
+      post(`${server.url}/v1/rerank`, { query: QUERY, documents, top_n: 3 }).then(async (res) => ({
+        status: res.status,
+        body: await res.json(),
+      })),
     )
     await until(async () => (await metric(server.url, 'llama_rerank_queue_depth')) === 2, 'two requests to wait')
     server.child.kill('SIGTERM')

@@ -6,13 +6,13 @@
 //
 // engine: "llama-rerank" or "node-llama-cpp".
 
-import { createRequire } from 'node:module'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { performance } from 'node:perf_hooks'
+import { createRequire } from 'node:module'
 import path from 'node:path'
+import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { buildWorkload } from './workloads.mjs'
 import { nodeLlamaCpp } from './node_llama_cpp.mjs'
+import { buildWorkload } from './workloads.mjs'
 
 const require = createRequire(import.meta.url)
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -104,9 +104,10 @@ async function run([engine, modelPath, workloadFile, contextSize, threads]) {
   const result = { engine, model: path.basename(modelPath), workload: w.key, contextSize, threads }
   let opened
   try {
-    opened = engine === 'llama-rerank'
-      ? await openLlamaRerank(modelPath, contextSize, threads)
-      : await openNodeLlamaCpp(modelPath, contextSize, threads)
+    opened =
+      engine === 'llama-rerank'
+        ? await openLlamaRerank(modelPath, contextSize, threads)
+        : await openNodeLlamaCpp(modelPath, contextSize, threads)
   } catch (e) {
     const error = String(e?.message ?? e)
     report({ ...result, ok: false, unsupported: /not supported/i.test(error), error })
@@ -132,7 +133,7 @@ async function run([engine, modelPath, workloadFile, contextSize, threads]) {
     const options = {}
     let last = performance.now()
     if (engine === 'llama-rerank') {
-      options.onProgress = (done, total) => {
+      options.onProgress = (done) => {
         const now = performance.now()
         batches.push({ done, ms: now - last })
         last = now

@@ -8,8 +8,9 @@
 // documents of a benchmark workload (bench/workloads.mjs) with 2 threads, alternately, the
 // order reversed every other round, each in a freshly loaded model after a 2-document warm-up.
 // Prints each time, the median docs/s ratio (current over baseline) and the CPU flags.
-import { createRequire } from 'node:module'
+
 import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -37,7 +38,9 @@ for (let i = 1; i < argv.length; i += 2) {
 
 const flags = (() => {
   try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'))
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('flags'))
     const set = new Set(line.split(':')[1].trim().split(/\s+/))
     return ['avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx_vnni'].filter((f) => set.has(f)).join(' ')
   } catch {

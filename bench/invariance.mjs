@@ -9,8 +9,9 @@
 // `--long` of workload (b) (Qwen3 only: BERT's context cannot hold them). Prints the worst |Δ|
 // per packing and the CPU flags; exits 1 when a packing is off by more than 1e-6 or a copy
 // differs at all.
-import { createRequire } from 'node:module'
+
 import { existsSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -40,9 +41,13 @@ function parse(argv) {
 
 function cpuFlags() {
   try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'))
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('flags'))
     const flags = new Set(line.split(':')[1].trim().split(/\s+/))
-    return ['avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx_vnni'].filter((f) => flags.has(f)).join(' ')
+    return ['avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx_vnni']
+      .filter((f) => flags.has(f))
+      .join(' ')
   } catch {
     return process.arch
   }
@@ -85,11 +90,47 @@ async function main() {
     })
     const packings = [
       ['one call', () => ctx.rankAll(query, docs)],
-      ['two calls', async () => [...(await ctx.rankAll(query, docs.slice(0, docs.length >> 1))), ...(await ctx.rankAll(query, docs.slice(docs.length >> 1)))]],
+      [
+        'two calls',
+        async () => [
+          ...(await ctx.rankAll(query, docs.slice(0, docs.length >> 1))),
+          ...(await ctx.rankAll(query, docs.slice(docs.length >> 1))),
+        ],
+      ],
       ['reversed order', async () => (await ctx.rankAll(query, [...docs].reverse())).reverse()],
-      ['1 thread', async () => { const c = await make({ threads: 1 }); try { return await c.rankAll(query, docs) } finally { await c.dispose() } }],
-      ['sequences 1', async () => { const c = await make({ sequences: 1 }); try { return await c.rankAll(query, docs) } finally { await c.dispose() } }],
-      ['batchSize 128', async () => { const c = await make({ batchSize: 128 }); try { return await c.rankAll(query, docs) } finally { await c.dispose() } }],
+      [
+        '1 thread',
+        async () => {
+          const c = await make({ threads: 1 })
+          try {
+            return await c.rankAll(query, docs)
+          } finally {
+            await c.dispose()
+          }
+        },
+      ],
+      [
+        'sequences 1',
+        async () => {
+          const c = await make({ sequences: 1 })
+          try {
+            return await c.rankAll(query, docs)
+          } finally {
+            await c.dispose()
+          }
+        },
+      ],
+      [
+        'batchSize 128',
+        async () => {
+          const c = await make({ batchSize: 128 })
+          try {
+            return await c.rankAll(query, docs)
+          } finally {
+            await c.dispose()
+          }
+        },
+      ],
     ]
     console.log(`${docs.length} documents; alone: ${tAlone.toFixed(1)} s`)
     for (const [name, fn] of packings) {
@@ -97,13 +138,22 @@ async function main() {
       const worst = Math.max(...scores.map((s, i) => Math.abs(s - alone[i])))
       const bad = !(worst <= 1e-6)
       failed ||= bad
-      console.log(`  ${name.padEnd(16)} worst |Δ| vs alone ${worst.toExponential(2).padStart(9)}  ${t.toFixed(1).padStart(6)} s${bad ? '  FAIL' : ''}`)
+      console.log(
+        `  ${name.padEnd(16)} worst |Δ| vs alone ${worst.toExponential(2).padStart(9)}  ${t.toFixed(1).padStart(6)} s${bad ? '  FAIL' : ''}`,
+      )
     }
-    const [twice, tTwice] = await time(() => ctx.rankAll(query, docs.flatMap((d) => [d, d])))
+    const [twice, tTwice] = await time(() =>
+      ctx.rankAll(
+        query,
+        docs.flatMap((d) => [d, d]),
+      ),
+    )
     const copyDiff = Math.max(...docs.map((_, i) => Math.abs(twice[2 * i] - twice[2 * i + 1])))
     const vsAlone = Math.max(...docs.map((_, i) => Math.abs(twice[2 * i] - alone[i])))
     failed ||= copyDiff !== 0 || !(vsAlone <= 1e-6)
-    console.log(`  ${'each twice'.padEnd(16)} worst |Δ| between copies ${copyDiff.toExponential(2)}, vs alone ${vsAlone.toExponential(2)}  ${tTwice.toFixed(1)} s`)
+    console.log(
+      `  ${'each twice'.padEnd(16)} worst |Δ| between copies ${copyDiff.toExponential(2)}, vs alone ${vsAlone.toExponential(2)}  ${tTwice.toFixed(1)} s`,
+    )
     await ctx.dispose()
     await model.dispose()
   }

@@ -12,8 +12,8 @@
 // its ranking context on one BATCH-token input (a short query plus a random-token document that
 // fills the rest), which is a single RANK-pooled decode of BATCH tokens.
 
-import { performance } from 'node:perf_hooks'
 import path from 'node:path'
+import { performance } from 'node:perf_hooks'
 import { nodeLlamaCpp } from './node_llama_cpp.mjs'
 
 function report(obj) {

@@ -20,7 +20,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-use llama_rerank::model_inspection::ENCODER_ARCHITECTURES;
+use llama_rerank::model::inspection::ENCODER_ARCHITECTURES;
 
 struct Args {
     model: String,
@@ -87,7 +87,7 @@ fn main() {
     let args = parse_args();
     // llama-rerank's own start-up: its log handling (LLAMA_RERANK_VERBOSE=1 shows llama.cpp's
     // log) and, in a portable build, the CPU module for this CPU.
-    let backend = llama_rerank::engine::ready_backend().expect("llama backend");
+    let backend = llama_rerank::llama::ready_backend().expect("llama backend");
     let model = LlamaModel::load_from_file(backend, &args.model, &LlamaModelParams::default())
         .expect("load model");
     let arch = model
@@ -173,6 +173,6 @@ fn main() {
         rates.join(","),
         peak_rss_mib(),
         cpu_seconds(),
-        llama_rerank::compute_backend::system_info()
+        llama_rerank::llama::placement::system_info()
     );
 }

@@ -59,10 +59,24 @@ sunlight electricity heat winter summer cloud weather cost install wiring safety
 rate limit retry request server client queue token bucket window backoff timeout error network service
 sync notes file folder index search query result config option value default setting log cache memory
 disk update version release change test build deploy cluster node worker thread process schedule task
-`.trim().split(/\s+/)
+`
+  .trim()
+  .split(/\s+/)
 
-const HEADINGS = ['Overview', 'Configuration', 'Rate limits', 'Retries', 'Troubleshooting', 'Notes',
-  'Setup', 'Examples', 'Background', 'Open questions', 'Deployment', 'Monitoring']
+const HEADINGS = [
+  'Overview',
+  'Configuration',
+  'Rate limits',
+  'Retries',
+  'Troubleshooting',
+  'Notes',
+  'Setup',
+  'Examples',
+  'Background',
+  'Open questions',
+  'Deployment',
+  'Monitoring',
+]
 
 function sentence(r) {
   const n = 6 + Math.floor(r() * 14)

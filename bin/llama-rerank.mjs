@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// llama-rerank: rank documents with a GGUF reranker, describe a model file, or serve /v1/rerank.
-import { parseArgs } from 'node:util'
-import { createRequire } from 'node:module'
 import { readFileSync, statSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
 import path from 'node:path'
+// llama-rerank: rank documents with a GGUF reranker, describe a model file, or serve /v1/rerank.
+import { parseArgs } from 'node:util'
 
 const require = createRequire(import.meta.url)
 const pkg = require('../package.json')
@@ -289,7 +289,9 @@ async function rank(args) {
     } finally {
       bar.clear()
     }
-    const rows = ranked.slice(0, topK ?? ranked.length).map((r, i) => ({ rank: i + 1, index: r.index, score: r.score, document: r.document }))
+    const rows = ranked
+      .slice(0, topK ?? ranked.length)
+      .map((r, i) => ({ rank: i + 1, index: r.index, score: r.score, document: r.document }))
     const asJson = values.json || (!values.table && !process.stdout.isTTY)
     if (asJson) {
       process.stdout.write(rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : ''))
@@ -305,17 +307,17 @@ async function rank(args) {
 }
 
 const SCORING = {
-  classifier: 'classifier: sigmoid of the cross-encoder\'s relevance logit, in f64',
+  classifier: "classifier: sigmoid of the cross-encoder's relevance logit, in f64",
   'yes-no': 'yes-no: P("yes") of a generative judge over the official prompt',
 }
 const SOURCE = {
-  'pooled-head': 'pooled-head: the file\'s classifier head (cls.output)',
+  'pooled-head': "pooled-head: the file's classifier head (cls.output)",
   'lm-head': 'lm-head: the last token\'s "yes"/"no" logits, sigmoid(yes - no)',
 }
 
 const HEAD = {
-  'lm-head-rows': 'lm-head-rows: the head is the LM head\'s yes/no rows, read off the last token\'s logits',
-  pooling: 'pooling: llama.cpp\'s RANK pooling (embeddings mode)',
+  'lm-head-rows': "lm-head-rows: the head is the LM head's yes/no rows, read off the last token's logits",
+  pooling: "pooling: llama.cpp's RANK pooling (embeddings mode)",
 }
 
 async function info(args) {
@@ -339,7 +341,14 @@ async function info(args) {
       ['architecture', i.architecture],
       ['name', i.name ?? '(none)'],
       ['family', i.family],
-      ...(i.judge ? [['judge preset', `${i.judge.preset}: sigmoid(l(${JSON.stringify(i.judge.positiveToken)})${i.judge.negativeToken != null ? ` − l(${JSON.stringify(i.judge.negativeToken)})` : ''})`]] : []),
+      ...(i.judge
+        ? [
+            [
+              'judge preset',
+              `${i.judge.preset}: sigmoid(l(${JSON.stringify(i.judge.positiveToken)})${i.judge.negativeToken != null ? ` − l(${JSON.stringify(i.judge.negativeToken)})` : ''})`,
+            ],
+          ]
+        : []),
       ...(i.relevantLabel ? [['relevant label', `${i.relevantLabel} (softmax over ${i.classifierLabels.join(', ')})`]] : []),
       ['scoring', SCORING[i.scoring] ?? i.scoring],
       ['score source', SOURCE[i.scoreSource] ?? i.scoreSource],
@@ -350,7 +359,14 @@ async function info(args) {
       ['backend', i.gpuLayers > 0 ? `${i.backend} (${i.gpuDevice}), ${i.gpuLayers}/${i.layerCount} layers` : `CPU, ${i.layerCount} layers`],
       ['GPU backends built', i.compiledGpuBackends.length ? i.compiledGpuBackends.join(', ') : '(none)'],
       ['CPU kernels', i.cpuFeatures.join(' ') || '(baseline)'],
-      ['CPU build', i.cpuBuild === 'portable' ? `portable, module ${i.cpuVariant ?? '(none)'} picked for this CPU` : i.cpuBuild === 'native' ? 'native (compiled for the building machine\'s CPU)' : 'fixed kernel set'],
+      [
+        'CPU build',
+        i.cpuBuild === 'portable'
+          ? `portable, module ${i.cpuVariant ?? '(none)'} picked for this CPU`
+          : i.cpuBuild === 'native'
+            ? "native (compiled for the building machine's CPU)"
+            : 'fixed kernel set',
+      ],
     ]
     const w = Math.max(...rows.map(([k]) => k.length))
     process.stdout.write(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n')
@@ -365,7 +381,7 @@ const milliseconds = (value, name) => positiveInt(value, name, { allowZero: true
 
 /** Every API key: --api-key (repeatable), --api-key-file (one a line), $LLAMA_RERANK_API_KEY. */
 async function apiKeysOf(values) {
-  const { parseApiKeys } = await import('./server.mjs')
+  const { parseApiKeys } = await import('../server/index.mjs')
   const keys = [...(values['api-key'] ?? [])]
   if (process.env.LLAMA_RERANK_API_KEY) keys.push(process.env.LLAMA_RERANK_API_KEY.trim())
   for (const file of values['api-key-file'] ?? []) {
@@ -427,7 +443,7 @@ async function serve(args) {
   const host = values.host ?? '127.0.0.1'
   const name = modelOf(values)
   const apiKeys = await apiKeysOf(values)
-  const { isLoopbackHost } = await import('./server.mjs')
+  const { isLoopbackHost } = await import('../server/index.mjs')
   // Checked before the model loads, so a misconfigured deployment fails at once.
   if (apiKeys.length === 0 && !isLoopbackHost(host) && !values['insecure-no-auth']) {
     throw new UsageError(
@@ -437,7 +453,7 @@ async function serve(args) {
     )
   }
 
-  const { startServer } = await import('./server.mjs')
+  const { startServer } = await import('../server/index.mjs')
   const loadStarted = performance.now()
   const model = await lib().loadModel(name)
   const pool = []
@@ -484,10 +500,14 @@ async function serve(args) {
     process.on('SIGINT', () => stop('SIGINT'))
     process.on('SIGTERM', () => stop('SIGTERM'))
   })
-  log(`serving ${modelName} (${model.info.architecture}, ${model.info.scoring}) on ${server.url} with ${contexts} context${contexts > 1 ? 's' : ''}; POST ${server.url}/v1/rerank`)
-  log(server.authRequired
-    ? `API key required (${apiKeys.length} key${apiKeys.length > 1 ? 's' : ''}) on every route but /health and /openapi.json${values['public-metrics'] ? ' and /metrics' : ''}`
-    : 'no API key: every client that reaches this address can use the server')
+  log(
+    `serving ${modelName} (${model.info.architecture}, ${model.info.scoring}) on ${server.url} with ${contexts} context${contexts > 1 ? 's' : ''}; POST ${server.url}/v1/rerank`,
+  )
+  log(
+    server.authRequired
+      ? `API key required (${apiKeys.length} key${apiKeys.length > 1 ? 's' : ''}) on every route but /health and /openapi.json${values['public-metrics'] ? ' and /metrics' : ''}`
+      : 'no API key: every client that reaches this address can use the server',
+  )
   return await stopped
 }
 

@@ -16,13 +16,13 @@
 //
 // Run by scripts/test.sh under Node. Needs the npm registry once for QMD and Node 22 (npm's
 // cache keeps them; Node 22 is kept in ~/.cache/llama-rerank-e2e).
-import { test, before, after } from 'node:test'
+
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import path from 'node:path'
+import { after, before, test } from 'node:test'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -116,13 +116,19 @@ function freshHome(name, rerankModel) {
   const home = path.join(work, name)
   cpSync(baseHome, home, { recursive: true })
   const text = readFileSync(qmdConfig(home), 'utf8')
-  writeFileSync(qmdConfig(home), text.replace(MODEL_LINE, (line, key, role) =>
-    role === 'rerank' ? `${key}${fixture(rerankModel)}` : line))
-  assert.deepEqual(configuredModels(home), {
-    embed: fixture('bert-embedding.gguf'),
-    generate: fixture('qwen3-chat.gguf'),
-    rerank: fixture(rerankModel),
-  }, readFileSync(qmdConfig(home), 'utf8'))
+  writeFileSync(
+    qmdConfig(home),
+    text.replace(MODEL_LINE, (line, key, role) => (role === 'rerank' ? `${key}${fixture(rerankModel)}` : line)),
+  )
+  assert.deepEqual(
+    configuredModels(home),
+    {
+      embed: fixture('bert-embedding.gguf'),
+      generate: fixture('qwen3-chat.gguf'),
+      rerank: fixture(rerankModel),
+    },
+    readFileSync(qmdConfig(home), 'utf8'),
+  )
   return home
 }
 
@@ -159,8 +165,11 @@ const NOTES = {
 // Long enough for QMD to cut into several chunks, whose chunks are longer than the fixture's
 // trained context (1024 tokens) and below the 4096 QMD asks for: the lowered-context path of
 // llama-rerank/compat.
-const LONG_NOTE = `# France, a long note\n\n${Array.from({ length: 24 }, (_, i) =>
-  `Paragraph ${i}: France is a country in western Europe. Its capital is Paris, and its regions include Brittany, Provence and Alsace, each with its own history, food and language.`).join('\n\n')}\n`
+const LONG_NOTE = `# France, a long note\n\n${Array.from(
+  { length: 24 },
+  (_, i) =>
+    `Paragraph ${i}: France is a country in western Europe. Its capital is Paris, and its regions include Brittany, Provence and Alsace, each with its own history, food and language.`,
+).join('\n\n')}\n`
 
 before(() => {
   if (posixOnly) return
@@ -225,8 +234,10 @@ const store = createStore(${JSON.stringify(path.join(baseHome, '.cache', 'qmd', 
 setCachedResult(store.db, getCacheKey('expandQuery', ${JSON.stringify({ query: QUERY, model: fixture('qwen3-chat.gguf') })}), ${JSON.stringify(JSON.stringify(EXPANSION))})
 store.close()`
   mustRun(path.join(node22, 'node'), ['--input-type=module', '-e', seed], { cwd: project, env: env(baseHome) })
-  assert.match(mustRun(path.join(node22, 'node'), [qmdCli('qmd'), 'cleanup', '--dry-run'], { cwd: project, env: env(baseHome) }).stdout,
-    /Would clear 1 cached/)
+  assert.match(
+    mustRun(path.join(node22, 'node'), [qmdCli('qmd'), 'cleanup', '--dry-run'], { cwd: project, env: env(baseHome) }).stdout,
+    /Would clear 1 cached/,
+  )
 })
 
 after(() => {
@@ -253,7 +264,10 @@ test('QMD cuts the long note into several chunks', { skip: posixOnly }, () => {
 })
 
 for (const rerankModel of ['qwen3-reranker-pooled.gguf', 'qwen3-reranker-causal.gguf']) {
-  test(`qmd query with ${rerankModel}: swapped, 1 and 2 ranking contexts, exits 0, reranks with llama-rerank's scores`, { skip: posixOnly, timeout: 600_000 }, (t) => {
+  test(`qmd query with ${rerankModel}: swapped, 1 and 2 ranking contexts, exits 0, reranks with llama-rerank's scores`, {
+    skip: posixOnly,
+    timeout: 600_000,
+  }, (t) => {
     const runs = [1, 2].map((contexts) => query('qmd-llama-rerank', rerankModel, contexts, `swapped-${rerankModel}-${contexts}`))
     for (const [i, r] of runs.entries()) {
       assert.equal(r.status, 0, `exit ${r.status ?? r.signal}\n${r.stderr}`)
@@ -268,7 +282,10 @@ for (const rerankModel of ['qwen3-reranker-pooled.gguf', 'qwen3-reranker-causal.
     }
     // the same documents in the same order, whatever the number of contexts
     const [one, two] = runs.map((r) => r.results)
-    assert.deepEqual(two.map((r) => r.file), one.map((r) => r.file))
+    assert.deepEqual(
+      two.map((r) => r.file),
+      one.map((r) => r.file),
+    )
     const a = byFile(one)
     const b = byFile(two)
     let worstSplit = 0
@@ -281,8 +298,13 @@ for (const rerankModel of ['qwen3-reranker-pooled.gguf', 'qwen3-reranker-causal.
     const names = Object.keys(NOTES)
     for (const name of names) assert.ok(a.has(name), `${name} missing from the results`)
     assert.ok(a.has('france-long.md'), 'the long note was not reranked')
-    const own = ownScores(rerankModel, names.map((n) => NOTES[n]))
-    const vsOwn = names.map((name, i) => `${name}: QMD ${a.get(name)}, llama-rerank ${own[i]}, |Δ| ${Math.abs(a.get(name) - own[i]).toExponential(2)}`)
+    const own = ownScores(
+      rerankModel,
+      names.map((n) => NOTES[n]),
+    )
+    const vsOwn = names.map(
+      (name, i) => `${name}: QMD ${a.get(name)}, llama-rerank ${own[i]}, |Δ| ${Math.abs(a.get(name) - own[i]).toExponential(2)}`,
+    )
     t.diagnostic(`rerank scores: ${JSON.stringify(Object.fromEntries(a))}; 1 vs 2 contexts: worst |Δ| ${worstSplit.toExponential(2)}`)
     t.diagnostic(`vs llama-rerank's own: ${vsOwn.join('; ')}`)
     // bit-identical: a score does not depend on the other texts QMD ranks in the same call
@@ -303,8 +325,10 @@ test('stock QMD (node-llama-cpp 3.20.0) on the same collection: what the swap ch
   for (const [file, s] of byFile(swapped.results)) {
     if (file !== 'france-long.md') worstShort = Math.max(worstShort, Math.abs(s - stockScores.get(file)))
   }
-  t.diagnostic(`pooled file, stock vs swapped rerankScore: short notes worst |Δ| ${worstShort.toExponential(2)}; ` +
-    `long note ${stockScores.get('france-long.md')} stock, ${byFile(swapped.results).get('france-long.md')} swapped`)
+  t.diagnostic(
+    `pooled file, stock vs swapped rerankScore: short notes worst |Δ| ${worstShort.toExponential(2)}; ` +
+      `long note ${stockScores.get('france-long.md')} stock, ${byFile(swapped.results).get('france-long.md')} swapped`,
+  )
   // The plain causal conversion of Qwen3-Reranker: node-llama-cpp cannot rank it and QMD falls
   // back to no reranking; swapped, it ranks (the test above).
   const causal = query('qmd', 'qwen3-reranker-causal.gguf', 1, 'stock-causal')

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
+import { createRequire } from 'node:module'
 // Ranks documents against a query with a GGUF reranker.
 //   node examples/rank.mjs --model FILE [--instruction TEXT] [--context-size N] "query" "doc" ...
 import { parseArgs } from 'node:util'
-import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
 const { loadModel } = require('../index.js')

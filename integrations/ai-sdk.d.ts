@@ -3,9 +3,8 @@
 // AI SDK package installed.
 import type { RankerOptions } from './pool'
 
-export type { RankerOptions, MissingPeerDependencyError } from './pool'
+export type { MissingPeerDependencyError, RankerOptions } from './pool'
 export { disposeAll } from './pool'
-
 
 /** Per-call options, passed as `providerOptions: { llamaRerank: { ... } }`. */
 export interface LlamaRerankProviderOptions {

@@ -31,7 +31,10 @@ function rerankingModel(modelId, settings) {
       const own = providerOptions?.[OPTIONS_KEY] ?? {}
       for (const key of Object.keys(own)) {
         if (!CALL_OPTIONS.includes(key)) {
-          throw codedError('ERR_INVALID_ARG_VALUE', `llama-rerank/ai-sdk: unknown providerOptions.${OPTIONS_KEY} option ${JSON.stringify(key)} (known: ${CALL_OPTIONS.join(', ')})`)
+          throw codedError(
+            'ERR_INVALID_ARG_VALUE',
+            `llama-rerank/ai-sdk: unknown providerOptions.${OPTIONS_KEY} option ${JSON.stringify(key)} (known: ${CALL_OPTIONS.join(', ')})`,
+          )
         }
       }
       const rankOptions = { signal: abortSignal ?? undefined }

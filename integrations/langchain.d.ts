@@ -1,9 +1,10 @@
 // Types of llama-rerank/langchain. Needs @langchain/core installed (it is the base class).
-import { BaseDocumentCompressor } from '@langchain/core/retrievers/document_compressors'
+
 import type { DocumentInterface } from '@langchain/core/documents'
+import { BaseDocumentCompressor } from '@langchain/core/retrievers/document_compressors'
 import type { RankerOptions } from './pool'
 
-export type { RankerOptions, MissingPeerDependencyError } from './pool'
+export type { MissingPeerDependencyError, RankerOptions } from './pool'
 export { disposeAll } from './pool'
 
 export interface LlamaRerankCompressorOptions extends RankerOptions {

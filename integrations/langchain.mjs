@@ -44,7 +44,8 @@ export class LlamaRerankCompressor extends Base {
     const topN = options.topN === undefined ? this.#topN : checkTopN(options.topN)
     const texts = documents.map((doc) => (typeof doc === 'string' ? doc : doc?.pageContent))
     texts.forEach((text, i) => {
-      if (typeof text !== 'string') throw codedError('ERR_INVALID_ARG_TYPE', `llama-rerank/langchain: document ${i} is neither a string nor has a string pageContent`)
+      if (typeof text !== 'string')
+        throw codedError('ERR_INVALID_ARG_TYPE', `llama-rerank/langchain: document ${i} is neither a string nor has a string pageContent`)
     })
     if (texts.length === 0) return []
     const scores = await this.#ranker.rankAll(query, texts, { signal: options.signal })

@@ -2,7 +2,7 @@
 // (from @llamaindex/core/postprocessor), written out so that no LlamaIndex package is needed.
 import type { RankerOptions } from './pool'
 
-export type { RankerOptions, MissingPeerDependencyError } from './pool'
+export type { MissingPeerDependencyError, RankerOptions } from './pool'
 export { disposeAll } from './pool'
 
 /** `MetadataMode` of @llamaindex/core/schema (its values are these strings). */
@@ -10,7 +10,7 @@ export type MetadataModeValue = 'ALL' | 'EMBED' | 'LLM' | 'NONE'
 
 /** The part of a LlamaIndex node the postprocessor reads. */
 export interface NodeLike {
-  getContent(metadataMode: any): string
+  getContent(metadataMode: unknown): string
 }
 
 export interface LlamaRerankPostprocessorOptions extends RankerOptions {

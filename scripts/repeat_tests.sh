@@ -2,18 +2,20 @@
 # Runs test files again and again under Node and Bun, unloaded or with the CPU squeezed, and
 # counts the green runs: the check that a test does not depend on how fast the machine is.
 #
-#   bash scripts/repeat_tests.sh [--runs N] [--squeeze] [--runtime node|bun|both] FILE...
+#   bash scripts/repeat_tests.sh [--runs N] [--squeeze [--hogs N]] [--runtime node|bun|both] FILE...
 #
 # --squeeze pins the test process and everything it starts (servers, child processes) to CPU 0
-# with `taskset -c 0`, beside a busy loop pinned to the same CPU: a machine several times slower
-# than this one, with one core. Prints one line per run and a closing 'N passed, N failed'.
+# with `taskset -c 0`, beside N busy loops pinned to the same CPU (default 4): the tests get
+# about a fifth of one core, a machine about 10x slower than this 2-core one. Prints one line
+# per run and a closing 'N passed, N failed'.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-runs=20 squeeze=0 runtime=both files=()
+runs=20 squeeze=0 hogs=4 runtime=both files=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --squeeze) squeeze=1; shift ;;
+    --hogs) hogs="$2"; shift 2 ;;
     --runtime) runtime="$2"; shift 2 ;;
     -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) files+=("$1"); shift ;;
@@ -27,16 +29,18 @@ case "$runtime" in
   *) echo "repeat_tests: --runtime node, bun or both" >&2; exit 2 ;;
 esac
 
-hog=""
+hog_pids=()
 pin=()
 if [ "$squeeze" = 1 ]; then
   command -v taskset >/dev/null || { echo "repeat_tests: --squeeze needs taskset (util-linux)" >&2; exit 2; }
-  taskset -c 0 bash -c 'while :; do :; done' &
-  hog=$!
-  trap 'kill "$hog" 2>/dev/null' EXIT
+  for _ in $(seq 1 "$hogs"); do
+    taskset -c 0 bash -c 'while :; do :; done' &
+    hog_pids+=($!)
+  done
+  trap 'kill "${hog_pids[@]}" 2>/dev/null' EXIT
   pin=(taskset -c 0)
 fi
-echo "repeat_tests: $runs run(s) of ${files[*]} under ${runtimes[*]}$([ "$squeeze" = 1 ] && echo ', squeezed onto CPU 0 beside a busy loop')" >&2
+echo "repeat_tests: $runs run(s) of ${files[*]} under ${runtimes[*]}$([ "$squeeze" = 1 ] && echo ", squeezed onto CPU 0 beside $hogs busy loops")" >&2
 grep -m1 -o 'model name.*' /proc/cpuinfo >&2 || true
 
 passed=0 failed=0

@@ -31,7 +31,7 @@ done
 
 # LLAMA_RERANK_CPU=native (default), portable or fixed, and the cargo settings that follow;
 # builds live outside the clone, so a fresh clone (CI) reuses llama.cpp's compiled objects.
-cpu_env="$(node scripts/cpu_build.cjs --shell)"
+cpu_env="$(node lib/cpu_build.cjs --shell)"
 eval "$cpu_env"
 
 if [ -f package-lock.json ]; then
@@ -45,4 +45,4 @@ else
   npm run --silent build >&2
 fi
 # A portable build's llama.cpp, ggml and CPU modules are shared libraries: beside the addon.
-node scripts/shared_libraries.mjs stage .
+node lib/shared_libraries.mjs stage .

@@ -12,7 +12,9 @@ import { fileURLToPath } from 'node:url'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const dir = resolve(process.argv[2] ?? '')
-const tarballs = readdirSync(dir).filter((f) => f.endsWith('.tgz')).map((f) => join(dir, f))
+const tarballs = readdirSync(dir)
+  .filter((f) => f.endsWith('.tgz'))
+  .map((f) => join(dir, f))
 if (tarballs.length !== 2) {
   console.error(`smoke: expected the main and one platform tarball in ${dir}, found ${tarballs.length}`)
   process.exit(1)
@@ -33,8 +35,15 @@ const context = await model.createRankingContext({ contextSize: job.contextSize 
 console.log(JSON.stringify({ score: await context.rank(job.query, job.document), backend: model.info.backend }))
 await model.dispose()`
   writeFileSync(join(project, 'probe.mjs'), `import fs from 'node:fs'\nimport { loadModel } from 'llama-rerank'\n${body}\n`)
-  writeFileSync(join(project, 'probe.cjs'), `const fs = require('node:fs')\nconst { loadModel } = require('llama-rerank')\n;(async () => {\n${body}\n})()\n`)
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', ...(shell ? tarballs.map((t) => JSON.stringify(t)) : tarballs)], { cwd: project, shell, stdio: 'inherit' })
+  writeFileSync(
+    join(project, 'probe.cjs'),
+    `const fs = require('node:fs')\nconst { loadModel } = require('llama-rerank')\n;(async () => {\n${body}\n})()\n`,
+  )
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', ...(shell ? tarballs.map((t) => JSON.stringify(t)) : tarballs)], {
+    cwd: project,
+    shell,
+    stdio: 'inherit',
+  })
   for (const probe of ['probe.cjs', 'probe.mjs']) {
     const out = JSON.parse(execFileSync(process.execPath, [probe], { cwd: project, encoding: 'utf8' }).trim())
     const delta = Math.abs(out.score - pair.score)

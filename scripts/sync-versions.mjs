@@ -27,7 +27,18 @@ const replaceOnce = (text, pattern, replacement, what) => {
   return text.replace(pattern, replacement)
 }
 const cargoToml = join(root, 'Cargo.toml')
-writeFileSync(cargoToml, replaceOnce(readFileSync(cargoToml, 'utf8'), /^version = "[^"]*"/m, `version = "${version}"`, 'the crate version in Cargo.toml'))
+writeFileSync(
+  cargoToml,
+  replaceOnce(readFileSync(cargoToml, 'utf8'), /^version = "[^"]*"/m, `version = "${version}"`, 'the crate version in Cargo.toml'),
+)
 const cargoLock = join(root, 'Cargo.lock')
-writeFileSync(cargoLock, replaceOnce(readFileSync(cargoLock, 'utf8'), /(name = "llama_rerank"\nversion = )"[^"]*"/, `$1"${version}"`, 'llama_rerank in Cargo.lock'))
+writeFileSync(
+  cargoLock,
+  replaceOnce(
+    readFileSync(cargoLock, 'utf8'),
+    /(name = "llama_rerank"\nversion = )"[^"]*"/,
+    `$1"${version}"`,
+    'llama_rerank in Cargo.lock',
+  ),
+)
 console.log(`sync-versions: ${version} in package.json, npm/*, Cargo.toml and Cargo.lock`)

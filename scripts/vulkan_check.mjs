@@ -76,5 +76,9 @@ for (const [name, v] of Object.entries(vulkan)) {
   console.log(`| ${name} | ${v.scores.length} | ${where} | ${worstSame.toExponential(2)} | ${worstRef.toExponential(2)} |`)
 }
 if (reportOnly) process.exit(0)
-console.log(failures === 0 ? `vulkan check: the Vulkan build scores as the CPU build (every pair within ${SAME})` : `vulkan check: ${failures} failure(s)`)
+console.log(
+  failures === 0
+    ? `vulkan check: the Vulkan build scores as the CPU build (every pair within ${SAME})`
+    : `vulkan check: ${failures} failure(s)`,
+)
 process.exit(failures === 0 ? 0 : 1)

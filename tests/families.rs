@@ -3,25 +3,21 @@
 //! fixtures of `fixtures/families/` (made by make_family_fixtures.py and
 //! make_judge_fixtures.py, references from transformers and the judges' own packages).
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use llama_rerank::context_worker::{ContextOptions, ContextShared, ContextWorker, RankRequest};
-use llama_rerank::engine::{inspect_file, LoadedModel, ModelLoadOptions};
-use llama_rerank::error::ErrorCode;
+use common::{expected_files, open, rank_all, reference_tokens};
+use llama_rerank::error::{ErrorCode, RerankError};
+use llama_rerank::llama::LoadedModel;
 use llama_rerank::prompt::OverflowPolicy;
-use llama_rerank::scoring::{ScoringPlan, ScoringRequest};
+use llama_rerank::scoring::{family, JudgePreset, ScoringPlan, ScoringRequest};
+use llama_rerank::worker::{ContextOptions, ContextShared, ContextWorker};
 use serde_json::Value;
 
-fn families() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/families")
-}
-
 fn expected(file: &str) -> Vec<(String, Value)> {
-    let text = std::fs::read_to_string(families().join(file)).unwrap();
-    let json: Value = serde_json::from_str(&text).unwrap();
-    json["files"]
+    expected_files(&format!("families/{file}"))
         .as_object()
         .unwrap()
         .iter()
@@ -32,17 +28,12 @@ fn expected(file: &str) -> Vec<(String, Value)> {
 /// |Δp| allowed against the reference, with the default F16 KV cache (docs/models.md, "Tolerances").
 const TOLERANCE: f64 = 1e-3;
 
-fn plan_of(
+/// Opens `fixtures/families/<name>` with `request`: the model and its plan, or the refusal.
+fn open_family(
     name: &str,
     request: &ScoringRequest,
-) -> Result<ScoringPlan, llama_rerank::error::RerankError> {
-    let (_, inspection) = inspect_file(&families().join(name)).unwrap();
-    ScoringPlan::detect(&inspection, request)
-}
-
-fn load(name: &str) -> Arc<LoadedModel> {
-    let path = families().join(name);
-    Arc::new(LoadedModel::load(&path, &ModelLoadOptions::default(), Default::default()).unwrap())
+) -> Result<(Arc<LoadedModel>, ScoringPlan), RerankError> {
+    open(&format!("families/{name}"), request).map(|o| (o.model, o.plan))
 }
 
 fn shared(model: &Arc<LoadedModel>, plan: ScoringPlan, context: Option<u32>) -> ContextShared {
@@ -59,18 +50,13 @@ fn shared(model: &Arc<LoadedModel>, plan: ScoringPlan, context: Option<u32>) -> 
 }
 
 fn score(worker: &ContextWorker, pair: &Value) -> f64 {
-    worker
-        .submit(RankRequest {
-            query: pair["query"].as_str().unwrap().into(),
-            documents: vec![pair["document"].as_str().unwrap().into()],
-            instruction: pair["instruction"].as_str().map(str::to_owned),
-            overflow: OverflowPolicy::Truncate,
-            abort: Default::default(),
-            progress: None,
-        })
-        .blocking_recv()
-        .unwrap()
-        .unwrap()[0]
+    rank_all(
+        worker,
+        pair["query"].as_str().unwrap(),
+        &[pair["document"].as_str().unwrap()],
+        pair["instruction"].as_str(),
+    )
+    .unwrap()[0]
 }
 
 /// The context size at which a judge cuts a pair where its reference does with `max_length`
@@ -89,17 +75,17 @@ fn judge_context(file: &Value, pair: &Value) -> Option<u32> {
 fn check_pairs(
     name: &str,
     file: &Value,
+    model: &Arc<LoadedModel>,
     plan: ScoringPlan,
     context_of: impl Fn(&Value) -> Option<u32>,
     reference: impl Fn(&Value) -> f64,
 ) -> f64 {
-    let model = load(name);
     let mut workers: BTreeMap<Option<u32>, ContextWorker> = BTreeMap::new();
     let mut worst = 0f64;
     for pair in file["pairs"].as_array().unwrap() {
         let id = pair["id"].as_str().unwrap();
         let context = context_of(pair);
-        let shared = shared(&model, plan, context);
+        let shared = shared(model, plan, context);
         let encoded = shared
             .encode(
                 pair["query"].as_str().unwrap(),
@@ -108,13 +94,11 @@ fn check_pairs(
                 OverflowPolicy::Truncate,
             )
             .unwrap();
-        let want: Vec<i32> = pair["tokens"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t.as_i64().unwrap() as i32)
-            .collect();
-        assert_eq!(encoded.tokens, want, "{name} {id}: input ids");
+        assert_eq!(
+            encoded.tokens,
+            reference_tokens(pair),
+            "{name} {id}: input ids"
+        );
         let worker = workers
             .entry(context)
             .or_insert_with(|| ContextWorker::start(Arc::new(shared)).unwrap());
@@ -134,17 +118,17 @@ fn check_pairs(
 #[test]
 fn cross_encoders_match_transformers() {
     for (name, file) in expected("expected-crossencoders.json") {
-        let family = file["family"].as_str().unwrap();
-        let plan = plan_of(&name, &ScoringRequest::default());
+        let file_family = file["family"].as_str().unwrap();
+        let opened = open_family(&name, &ScoringRequest::default());
         if file["mustRefuse"].as_bool() == Some(true) {
-            let err = plan.unwrap_err();
+            let err = opened.unwrap_err();
             assert_eq!(err.code, ErrorCode::UnsupportedReranker, "{name}: {err}");
             assert!(err.message.contains("DistilBERT"), "{name}: {err}");
             continue;
         }
-        if family == "bert-multilabel" {
+        if file_family == "bert-multilabel" {
             // Three labels, none of them "relevant": refused unless the caller names one.
-            let err = plan.unwrap_err();
+            let err = opened.unwrap_err();
             assert_eq!(err.code, ErrorCode::NotAReranker, "{name}: {err}");
             assert!(err.message.contains("relevantLabel"), "{name}: {err}");
             let labels: Vec<&str> = file["labels"]
@@ -158,24 +142,25 @@ fn cross_encoders_match_transformers() {
                 relevant_label: Some("entailment".into()),
                 ..Default::default()
             };
-            let plan = plan_of(&name, &request).unwrap();
-            assert!(plan.label_softmax && plan.label_index == index);
+            let (model, plan) = open_family(&name, &request).unwrap();
+            assert_eq!(plan, ScoringPlan::LabelSoftmax { label: index });
             check_pairs(
                 &name,
                 &file,
+                &model,
                 plan,
                 |p| p["maxLength"].as_u64().map(|m| m as u32),
                 |p| p["probs"][index].as_f64().unwrap(),
             );
             continue;
         }
-        let plan = plan.unwrap_or_else(|e| panic!("{name}: {e}"));
-        let (_, inspection) = inspect_file(&families().join(&name)).unwrap();
-        assert_eq!(inspection.family(), family, "{name}");
-        assert_eq!(plan.method.as_str(), "classifier", "{name}");
+        let (model, plan) = opened.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(family(&model.inspection), file_family, "{name}");
+        assert_eq!(plan.method().as_str(), "classifier", "{name}");
         check_pairs(
             &name,
             &file,
+            &model,
             plan,
             |p| p["maxLength"].as_u64().map(|m| m as u32),
             |p| p["score"].as_f64().unwrap(),
@@ -186,21 +171,21 @@ fn cross_encoders_match_transformers() {
 #[test]
 fn generative_judges_match_their_official_code() {
     for (name, file) in expected("expected-judges.json") {
-        let plan =
-            plan_of(&name, &ScoringRequest::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (model, plan) = open_family(&name, &ScoringRequest::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let preset = file["presetName"].as_str().unwrap();
-        assert_eq!(plan.method.as_str(), "yes-no", "{name}");
-        assert_eq!(plan.source.as_str(), "lm-head", "{name}");
-        assert_eq!(plan.judge.map(|j| j.name), Some(preset), "{name}");
-        let (_, inspection) = inspect_file(&families().join(&name)).unwrap();
+        assert_eq!(plan.method().as_str(), "yes-no", "{name}");
+        assert_eq!(plan.source().as_str(), "lm-head", "{name}");
+        assert_eq!(plan.judge().map(|j| j.name), Some(preset), "{name}");
         assert_eq!(
-            inspection.family(),
+            family(&model.inspection),
             file["family"].as_str().unwrap(),
             "{name}"
         );
         check_pairs(
             &name,
             &file,
+            &model,
             plan,
             |p| judge_context(&file, p),
             |p| p["score"].as_f64().unwrap(),
@@ -212,12 +197,12 @@ fn generative_judges_match_their_official_code() {
 fn a_judge_can_be_forced_but_not_on_a_cross_encoder() {
     // Forcing a preset takes that preset's prompt and tokens, whatever the file's name says.
     let request = ScoringRequest {
-        judge: llama_rerank::judge::JudgePreset::named("mxbai-rerank-v2"),
+        judge: JudgePreset::named("mxbai-rerank-v2"),
         ..Default::default()
     };
-    let plan = plan_of("bge-reranker-v2-gemma-tiny.gguf", &request).unwrap();
-    assert_eq!(plan.judge.unwrap().name, "mxbai-rerank-v2");
+    let (_, plan) = open_family("bge-reranker-v2-gemma-tiny.gguf", &request).unwrap();
+    assert_eq!(plan.judge().unwrap().name, "mxbai-rerank-v2");
     // A cross-encoder cannot take a judge.
-    let err = plan_of("xlmr-reranker.gguf", &request).unwrap_err();
+    let err = open_family("xlmr-reranker.gguf", &request).unwrap_err();
     assert_eq!(err.code, ErrorCode::NotAReranker, "{err}");
 }

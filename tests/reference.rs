@@ -1,23 +1,21 @@
 //! The core against the transformers reference, without Node: metadata → scoring method,
 //! the exact input ids of every pair, and the scores, on the committed fixtures.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 
-use llama_rerank::context_worker::{ContextOptions, ContextShared, ContextWorker, RankRequest};
-use llama_rerank::engine::{inspect_file, LoadedModel, ModelLoadOptions};
+use common::{expected_files, fixtures, load, rank_all, reference_tokens, worker, NoChecks};
 use llama_rerank::error::ErrorCode;
+use llama_rerank::llama::{BatchObserver, ContextSettings, LoadedModel, ScoringContext};
+use llama_rerank::model::inspect_file;
 use llama_rerank::prompt::OverflowPolicy;
 use llama_rerank::scoring::{ScoringPlan, ScoringRequest};
+use llama_rerank::worker::{ContextOptions, ContextShared, ContextWorker, RankRequest};
 use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
 fn expected() -> Value {
-    let text = std::fs::read_to_string(fixtures().join("expected.json")).unwrap();
-    serde_json::from_str::<Value>(&text).unwrap()["files"].clone()
+    expected_files("expected.json")
 }
 
 fn rerankers(files: &Value) -> Vec<(String, Value)> {
@@ -28,14 +26,6 @@ fn rerankers(files: &Value) -> Vec<(String, Value)> {
         .filter(|(_, v)| v["isReranker"].as_bool() == Some(true))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
-}
-
-fn load(name: &str) -> (Arc<LoadedModel>, ScoringPlan) {
-    let path = fixtures().join(name);
-    let (_, inspection) = inspect_file(&path).unwrap();
-    let plan = ScoringPlan::detect(&inspection, &ScoringRequest::default()).unwrap();
-    let model = LoadedModel::load(&path, &ModelLoadOptions::default(), Default::default()).unwrap();
-    (Arc::new(model), plan)
 }
 
 fn context(
@@ -51,30 +41,7 @@ fn context(
         threads: Some(threads),
         ..Default::default()
     };
-    ContextWorker::start(Arc::new(
-        ContextShared::new(model.clone(), plan, options).unwrap(),
-    ))
-    .unwrap()
-}
-
-fn rank_all(
-    worker: &ContextWorker,
-    query: &str,
-    documents: &[&str],
-    instruction: Option<&str>,
-) -> Vec<f64> {
-    worker
-        .submit(RankRequest {
-            query: query.into(),
-            documents: documents.iter().map(|d| d.to_string()).collect(),
-            instruction: instruction.map(str::to_owned),
-            overflow: OverflowPolicy::Truncate,
-            abort: Default::default(),
-            progress: None,
-        })
-        .blocking_recv()
-        .unwrap()
-        .unwrap()
+    worker(model, plan, options)
 }
 
 fn tolerance(name: &str) -> f64 {
@@ -93,12 +60,12 @@ fn scoring_method_is_read_from_metadata() {
         match ScoringPlan::detect(&inspection, &ScoringRequest::default()) {
             Ok(plan) => {
                 assert_eq!(
-                    plan.method.as_str(),
+                    plan.method().as_str(),
                     file["scoring"].as_str().unwrap(),
                     "{name}"
                 );
                 assert_eq!(
-                    plan.source.as_str(),
+                    plan.source().as_str(),
                     file["scoreSource"].as_str().unwrap(),
                     "{name}"
                 );
@@ -138,12 +105,7 @@ fn input_ids_equal_the_reference() {
                     OverflowPolicy::Truncate,
                 )
                 .unwrap();
-            let reference: Vec<i32> = pair["tokens"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t.as_i64().unwrap() as i32)
-                .collect();
+            let reference = reference_tokens(pair);
             assert_eq!(encoded.tokens, reference, "{name} / {}", pair["id"]);
             assert_eq!(
                 encoded.truncated,
@@ -190,7 +152,8 @@ fn scores_match_the_reference_and_do_not_depend_on_packing() {
                 pair["query"].as_str().unwrap(),
                 &[pair["document"].as_str().unwrap()],
                 pair["instruction"].as_str(),
-            )[0];
+            )
+            .unwrap()[0];
             let reference = pair["score"].as_f64().unwrap();
             assert!(
                 (score - reference).abs() <= tolerance(&name),
@@ -208,19 +171,19 @@ fn scores_match_the_reference_and_do_not_depend_on_packing() {
         let alone = context(&model, plan, n_ctx, 2, None);
         let base: Vec<f64> = docs
             .iter()
-            .map(|d| rank_all(&alone, query, &[d], None)[0])
+            .map(|d| rank_all(&alone, query, &[d], None).unwrap()[0])
             .collect();
         // bit-identical: the same pair scores the same whatever else is in the call, the
         // order, the micro-batch size and the thread count; copies are evaluated once
         for (threads, batch) in [(2, None), (1, None), (2, Some(150)), (1, Some(n_ctx))] {
             let worker = context(&model, plan, n_ctx, threads, batch);
-            let packed = rank_all(&worker, query, &docs, None);
+            let packed = rank_all(&worker, query, &docs, None).unwrap();
             let mut reversed_docs = docs.clone();
             reversed_docs.reverse();
-            let mut reversed = rank_all(&worker, query, &reversed_docs, None);
+            let mut reversed = rank_all(&worker, query, &reversed_docs, None).unwrap();
             reversed.reverse();
             let twice: Vec<&str> = docs.iter().flat_map(|d| [*d, *d]).collect();
-            let doubled = rank_all(&worker, query, &twice, None);
+            let doubled = rank_all(&worker, query, &twice, None).unwrap();
             for i in 0..docs.len() {
                 let label = format!("{name} threads={threads} batch={batch:?}: doc {i}");
                 assert_eq!(
@@ -263,19 +226,8 @@ fn disposed_worker_rejects_queued_calls() {
     assert_eq!(err.code, ErrorCode::Disposed);
 }
 
-struct NoChecks;
-impl llama_rerank::engine::BatchObserver for NoChecks {
-    fn before_batch(&mut self) -> llama_rerank::error::Result<()> {
-        Ok(())
-    }
-    fn after_batch(&mut self, _: usize, _: usize) -> llama_rerank::error::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn prefix_is_computed_once_and_kv_grows_with_need() {
-    use llama_rerank::engine::{ContextSettings, ScoringContext};
     let files = expected();
     for name in ["qwen3-reranker-pooled.gguf", "qwen3-reranker-causal.gguf"] {
         let (model, plan) = load(name);
@@ -358,7 +310,7 @@ struct AbortDuringBatch {
     finished: usize,
 }
 
-impl llama_rerank::engine::BatchObserver for AbortDuringBatch {
+impl BatchObserver for AbortDuringBatch {
     fn before_batch(&mut self) -> llama_rerank::error::Result<()> {
         use std::sync::atomic::Ordering;
         if self.flag.load(Ordering::Acquire) {
@@ -378,7 +330,6 @@ impl llama_rerank::engine::BatchObserver for AbortDuringBatch {
 
 #[test]
 fn an_abort_stops_the_running_decode_and_the_context_stays_usable() {
-    use llama_rerank::engine::{ContextSettings, ScoringContext};
     let files = expected();
     // the Qwen3 call's first batch is the shared prefix; BERT's is the first document
     for (name, raise_at) in [

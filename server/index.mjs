@@ -1,0 +1,292 @@
+// The rerank HTTP server as a library: llama-server's, Jina's and Cohere's `/v1/rerank` shape,
+// Hugging Face text-embeddings-inference's `/rerank` shape, over a pool of ranking contexts;
+// bearer-key authentication, Prometheus metrics, an OpenAPI document, and limits that hold under
+// load. `llama-rerank serve` runs it; `import { startServer } from 'llama-rerank/server'` embeds it.
+//
+// The parts, one file each: limits.mjs (DEFAULT_LIMITS), routes.mjs, answers.mjs (HttpError and
+// writing answers), auth.mjs (keys), requests.mjs (reading and parsing bodies), scores.mjs (TEI's
+// raw scores), pool.mjs (the context pool and its queue), metrics.mjs, openapi.mjs.
+
+import { randomUUID } from 'node:crypto'
+import http from 'node:http'
+import { HttpError, send } from './answers.mjs'
+import { createAuthenticator } from './auth.mjs'
+import { DEFAULT_LIMITS } from './limits.mjs'
+import { serverMetrics } from './metrics.mjs'
+import { openApiDocument } from './openapi.mjs'
+import { createPool } from './pool.mjs'
+import { parseRequest, readBody } from './requests.mjs'
+import { KNOWN_ROUTES, RERANK_ROUTES } from './routes.mjs'
+import { checkRawScores, rawScoresOf } from './scores.mjs'
+
+export { isLoopbackHost, parseApiKeys } from './auth.mjs'
+export { DEFAULT_LIMITS } from './limits.mjs'
+export { openApiDocument } from './openapi.mjs'
+
+/**
+ * Starts the server. `contexts` are ranking contexts of one model; each request runs whole on
+ * the first free context, in arrival order. `modelInfo` (the model's `info`) enables TEI's
+ * raw_scores for cross-encoders; `apiKeys` (strings) turns authentication on.
+ */
+export async function startServer({
+  contexts,
+  modelName,
+  modelInfo,
+  host = '127.0.0.1',
+  port = 8080,
+  limits = {},
+  apiKeys = [],
+  publicMetrics = false,
+  modelLoadSeconds,
+  version,
+  log = () => {},
+}) {
+  if (!contexts?.length) throw new TypeError('startServer needs at least one ranking context')
+  limits = { ...DEFAULT_LIMITS, ...limits }
+  const auth = createAuthenticator(apiKeys)
+  let closing = false
+  let drained = null // resolves when nothing runs or waits
+  let openConnections = 0
+
+  const pool = createPool(contexts, limits, {})
+  const metrics = serverMetrics({ pool, contexts, openConnections: () => openConnections, modelLoadSeconds })
+  const { requestsTotal, requestSeconds, queueWaitSeconds, documentsTotal, pairTokensTotal, tokensComputedTotal } = metrics
+
+  const settleDrain = () => {
+    if (closing && pool.running === 0 && pool.waiting === 0 && drained) drained.resolve()
+  }
+  pool.onChange(settleDrain)
+
+  const closeHeader = () => (closing ? { connection: 'close' } : {})
+  const sendJson = (res, status, body, headers = {}) =>
+    send(res, status, 'application/json; charset=utf-8', JSON.stringify(body), { ...closeHeader(), ...headers }, limits.sendTimeoutMs)
+
+  /** llama-server's error body: { error: { code, message, type } }. */
+  function sendError(req, res, error) {
+    // A body still on the wire would have to be read before the connection could carry the next request.
+    const close = error.close || closing || !req.complete
+    sendJson(
+      res,
+      error.status,
+      { error: { code: error.status, message: error.message, type: error.type } },
+      {
+        ...error.headers,
+        ...(close ? { connection: 'close' } : {}),
+      },
+    )
+  }
+
+  /** Tokens each pair takes before truncation, counted by the context's own tokenizer. */
+  const inputLengths = (query, texts) => texts.map((text) => contexts[0].calculateInputLength(query, text))
+
+  /** Refuses what cannot or may not be scored, before any ranking work: length, direction, token budget. */
+  function checkLengths(request, lengths) {
+    const size = contexts[0].contextSize
+    const over = lengths.findIndex((n) => n > size)
+    if (over >= 0 && !request.truncate) {
+      throw new HttpError(
+        413,
+        `texts[${over}] with the query is ${lengths[over]} tokens, over the model's context of ${size}; send "truncate": true to cut it`,
+      )
+    }
+    if (over >= 0 && request.direction === 'left') {
+      throw new HttpError(
+        400,
+        `texts[${over}] with the query is ${lengths[over]} tokens, over the context of ${size}, and "truncation_direction": "Left" cannot be honoured: llama-rerank only cuts a document's tail. Send "Right", or shorten the text`,
+      )
+    }
+    const tokens = lengths.reduce((sum, n) => sum + Math.min(n, size), 0)
+    if (limits.maxRequestTokens && tokens > limits.maxRequestTokens) {
+      throw new HttpError(
+        413,
+        `the request has ${tokens} tokens to score, more than the server's limit of ${limits.maxRequestTokens} per request; split it`,
+      )
+    }
+    return tokens
+  }
+
+  async function score(request, res) {
+    const abort = new AbortController()
+    const onClose = () => {
+      if (!res.writableFinished) abort.abort(new Error('the client went away'))
+    }
+    res.on('close', onClose)
+    if (request.texts.length === 0) return []
+    try {
+      const { scores, stats } = await pool.schedule({
+        query: request.query,
+        texts: request.texts,
+        instruction: request.instruction,
+        onOverflow: request.truncate ? 'truncate' : 'throw',
+        signal: abort.signal,
+        onStart: (waited) => queueWaitSeconds.observe({}, waited),
+      })
+      documentsTotal.inc({}, request.texts.length)
+      if (stats) {
+        pairTokensTotal.inc({}, stats.pairTokens)
+        tokensComputedTotal.inc({}, stats.tokensComputed)
+      }
+      return scores
+    } catch (error) {
+      if (abort.signal.aborted) return null // nobody to answer
+      if (error?.code === 'ERR_INPUT_TOO_LONG') throw new HttpError(413, error.message)
+      throw error
+    }
+  }
+
+  const byRelevance = (scores) => scores.map((score, index) => ({ index, score })).sort((a, b) => b.score - a.score || a.index - b.index)
+
+  function answerRerank(res, request, scores, tokens) {
+    const results = byRelevance(scores)
+      .slice(0, request.topN)
+      .map(({ index, score }) =>
+        request.returnDocuments
+          ? { index, relevance_score: score, document: { text: request.texts[index] } }
+          : { index, relevance_score: score },
+      )
+    sendJson(res, 200, {
+      id: randomUUID(),
+      object: 'list',
+      model: request.model ?? modelName,
+      results,
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    })
+  }
+
+  function answerTei(res, request, scores) {
+    const values = request.rawScores ? rawScoresOf(scores) : scores
+    const ranks = byRelevance(values).map(({ index, score }) =>
+      request.returnText ? { index, score, text: request.texts[index] } : { index, score },
+    )
+    sendJson(res, 200, ranks)
+  }
+
+  async function rerank(req, res, pathname) {
+    const body = await readBody(req, limits.maxBodyBytes, limits.bodyTimeoutMs)
+    const request = parseRequest(body, limits, pathname)
+    if (request.shape === 'tei') checkRawScores(request, modelInfo)
+    const tokens = checkLengths(request, inputLengths(request.query, request.texts))
+    const scores = await score(request, res)
+    if (scores === null) return
+    if (request.shape === 'tei') answerTei(res, request, scores)
+    else answerRerank(res, request, scores, tokens)
+  }
+
+  function requireMethod(req, res, pathname, methods) {
+    if (methods.includes(req.method)) return
+    res.setHeader('allow', methods.join(', '))
+    throw new HttpError(405, `${req.method} is not allowed on ${pathname}; use ${methods.join(' or ')}`)
+  }
+
+  const openapi = openApiDocument({ modelName, authRequired: auth.required, publicMetrics, version })
+
+  async function handle(req, res, pathname) {
+    if (pathname === '/health' || pathname === '/v1/health') {
+      requireMethod(req, res, pathname, ['GET', 'HEAD'])
+      return closing ? sendJson(res, 503, { status: 'shutting down' }) : sendJson(res, 200, { status: 'ok' })
+    }
+    if (pathname === '/openapi.json') {
+      requireMethod(req, res, pathname, ['GET', 'HEAD'])
+      return sendJson(res, 200, openapi)
+    }
+    if (!(pathname === '/metrics' && publicMetrics)) auth.check(req)
+    if (pathname === '/metrics') {
+      requireMethod(req, res, pathname, ['GET', 'HEAD'])
+      return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', metrics.render(), closeHeader(), limits.sendTimeoutMs)
+    }
+    if (pathname === '/v1/models' || pathname === '/models') {
+      return sendJson(res, 200, {
+        object: 'list',
+        data: [{ id: modelName, object: 'model', owned_by: 'llama-rerank' }],
+      })
+    }
+    if (RERANK_ROUTES.has(pathname)) {
+      requireMethod(req, res, pathname, ['POST'])
+      if (closing) throw new HttpError(503, 'the server is shutting down', { type: 'unavailable_error' })
+      return await rerank(req, res, pathname)
+    }
+    throw new HttpError(404, `no route ${req.method} ${pathname}; POST /v1/rerank or GET /health`, { type: 'not_found_error' })
+  }
+
+  /** Counts every answer once, when its connection is done with it. */
+  function recordRequest(res, route, started) {
+    res.once('close', () => {
+      const status = res.headersSent ? String(res.statusCode) : '499'
+      requestsTotal.inc({ route, status })
+      requestSeconds.observe({ route }, (performance.now() - started) / 1000)
+    })
+  }
+
+  const server = http.createServer(
+    // Node checks request and header deadlines at this interval (default 30 s, too coarse).
+    { connectionsCheckingInterval: 1000, requestTimeout: limits.headersTimeoutMs + limits.bodyTimeoutMs + 1000 },
+    (req, res) => {
+      const started = performance.now()
+      let pathname = '/'
+      try {
+        pathname = new URL(req.url, 'http://localhost').pathname
+      } catch {}
+      recordRequest(res, KNOWN_ROUTES.has(pathname) ? pathname : 'other', started)
+      handle(req, res, pathname).catch((error) => {
+        if (error instanceof HttpError) return sendError(req, res, error)
+        const status = error?.code === 'ERR_DISPOSED' ? 503 : 500
+        if (status === 500) log(`error: ${error?.code ?? ''} ${error?.message ?? error}`)
+        sendError(req, res, new HttpError(status, error?.message ?? String(error)))
+      })
+    },
+  )
+  server.headersTimeout = limits.headersTimeoutMs
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs
+  server.maxConnections = limits.maxConnections
+  server.on('connection', (socket) => {
+    openConnections++
+    socket.once('close', () => openConnections--)
+  })
+
+  await new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const address = server.address()
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address
+
+  return {
+    server,
+    url: `http://${shownHost}:${address.port}`,
+    port: address.port,
+    /** Whether requests need an API key. */
+    authRequired: auth.required,
+    /** Requests being scored and waiting. */
+    get pending() {
+      return pool.running + pool.waiting
+    },
+    /**
+     * Stops accepting requests and resolves once every running and waiting request has been
+     * answered. Idempotent.
+     */
+    close() {
+      if (!drained) {
+        closing = true
+        let resolve
+        const promise = new Promise((r) => (resolve = r))
+        drained = { promise, resolve }
+        server.close()
+        server.closeIdleConnections?.()
+        settleDrain()
+      }
+      return drained.promise.then(
+        () =>
+          new Promise((resolve) => {
+            // Answers are written; let the sockets flush, then close what is left.
+            setImmediate(() => {
+              server.closeIdleConnections?.()
+              resolve()
+            })
+          }),
+      )
+    },
+  }
+}

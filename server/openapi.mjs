@@ -1,0 +1,235 @@
+// The OpenAPI document served on /openapi.json.
+
+/** OpenAPI 3.0 description of every route and both request shapes. */
+export function openApiDocument({ modelName = 'reranker', authRequired = false, publicMetrics = false, version = '0' } = {}) {
+  const ref = (name) => ({ $ref: `#/components/schemas/${name}` })
+  const json = (schema, description) => ({ description, content: { 'application/json': { schema } } })
+  const error = (description) => json(ref('Error'), description)
+  const secured = authRequired ? { security: [{ bearer: [] }] } : {}
+  const open = authRequired ? { security: [] } : {}
+  const unauthorized = authRequired ? { 401: error('No API key, or not a valid one (with a WWW-Authenticate: Bearer header)') } : {}
+  const busy = {
+    ...error("Busy: the queue is full or no context became free within the queue timeout; retry after the Retry-After header's seconds"),
+    headers: { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer', minimum: 1 } } },
+  }
+  const rerankResponses = {
+    400: error('Malformed JSON, a bad field, or more documents than --max-documents'),
+    ...unauthorized,
+    405: error('Not POST'),
+    408: error('The body did not arrive within --body-timeout'),
+    413: error(
+      'The body is larger than --max-body-bytes, the request has more tokens than --max-request-tokens, or (TEI shape, truncate false) a pair is longer than the context',
+    ),
+    503: busy,
+  }
+  const rerankOperation = (operationId, summary, { tei = false } = {}) => ({
+    post: {
+      operationId,
+      summary,
+      ...secured,
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': { schema: tei ? { oneOf: [ref('RerankRequest'), ref('TeiRerankRequest')] } : ref('RerankRequest') },
+        },
+      },
+      responses: {
+        200: json(
+          tei ? { oneOf: [ref('RerankResponse'), ref('TeiRerankResponse')] } : ref('RerankResponse'),
+          tei
+            ? 'The documents by relevance, best first: a RerankResponse for a body with "documents", a TEI array for a body with "texts"'
+            : 'The documents by relevance, best first',
+        ),
+        ...rerankResponses,
+        ...(tei ? { 422: error('TEI shape, raw_scores: a score saturated at 0 or 1, so its logit cannot be recovered') } : {}),
+      },
+    },
+  })
+  const health = {
+    get: {
+      operationId: 'health',
+      summary: 'Liveness and readiness: 200 while serving, 503 while shutting down',
+      ...open,
+      responses: {
+        200: json({ type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] }, 'Serving'),
+        503: json(
+          { type: 'object', properties: { status: { type: 'string', enum: ['shutting down'] } }, required: ['status'] },
+          'Shutting down: finishing the requests it has',
+        ),
+      },
+    },
+  }
+  const models = {
+    get: {
+      operationId: 'listModels',
+      summary: 'The model served',
+      ...secured,
+      responses: { 200: json(ref('ModelList'), 'The one model this server ranks with'), ...unauthorized },
+    },
+  }
+  return {
+    openapi: '3.0.3',
+    info: {
+      title: 'llama-rerank server',
+      version,
+      description:
+        `Scores (query, document) pairs with the GGUF reranker ${modelName}. POST /v1/rerank (also /v1/reranking, /v2/rerank) takes llama-server's, Jina's and Cohere's ` +
+        'request; POST /rerank takes that one too, and text-embeddings-inference\'s { query, texts } request when the body has "texts" and no "documents". ' +
+        'Every error has the body { error: { code, message, type } }.',
+    },
+    paths: {
+      '/v1/rerank': rerankOperation('rerank', 'Rank documents against a query (llama-server, Jina and Cohere shape)'),
+      '/rerank': rerankOperation(
+        'rerankAny',
+        'Rank documents: the /v1/rerank shape, or text-embeddings-inference\'s when the body has "texts"',
+        { tei: true },
+      ),
+      '/v1/reranking': rerankOperation('reranking', 'Same as /v1/rerank'),
+      '/v2/rerank': rerankOperation('rerankV2', 'Same as /v1/rerank (Cohere v2 path)'),
+      '/health': health,
+      '/v1/health': health,
+      '/v1/models': models,
+      '/models': { get: { ...models.get, operationId: 'listModelsShort' } },
+      '/metrics': {
+        get: {
+          operationId: 'metrics',
+          summary: 'Prometheus metrics (text exposition format 0.0.4)',
+          ...(publicMetrics ? open : secured),
+          responses: {
+            200: { description: 'The metrics', content: { 'text/plain': { schema: { type: 'string' } } } },
+            ...(publicMetrics ? {} : unauthorized),
+          },
+        },
+      },
+      '/openapi.json': {
+        get: {
+          operationId: 'openapi',
+          summary: 'This document',
+          ...open,
+          responses: { 200: json({ type: 'object' }, 'The OpenAPI document') },
+        },
+      },
+    },
+    components: {
+      ...(authRequired
+        ? {
+            securitySchemes: {
+              bearer: {
+                type: 'http',
+                scheme: 'bearer',
+                description: 'A key given to `llama-rerank serve` with --api-key, --api-key-file or LLAMA_RERANK_API_KEY',
+              },
+            },
+          }
+        : {}),
+      schemas: {
+        RerankRequest: {
+          type: 'object',
+          required: ['query', 'documents'],
+          properties: {
+            query: { type: 'string' },
+            documents: {
+              type: 'array',
+              items: { oneOf: [{ type: 'string' }, { type: 'object', required: ['text'], properties: { text: { type: 'string' } } }] },
+            },
+            top_n: { type: 'integer', minimum: 1, nullable: true, description: 'Keep the best n (default: all)' },
+            return_documents: { type: 'boolean', nullable: true, default: false },
+            model: { type: 'string', nullable: true, description: 'Echoed back; the server ranks with its one model' },
+            instruction: { type: 'string', nullable: true, description: 'The task instruction of generative rerankers (Qwen3-Reranker)' },
+          },
+        },
+        RerankResponse: {
+          type: 'object',
+          required: ['id', 'object', 'model', 'results', 'usage'],
+          properties: {
+            id: { type: 'string' },
+            object: { type: 'string', enum: ['list'] },
+            model: { type: 'string' },
+            results: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['index', 'relevance_score'],
+                properties: {
+                  index: { type: 'integer', minimum: 0 },
+                  relevance_score: { type: 'number', minimum: 0, maximum: 1 },
+                  document: { type: 'object', required: ['text'], properties: { text: { type: 'string' } } },
+                },
+              },
+            },
+            usage: {
+              type: 'object',
+              required: ['prompt_tokens', 'total_tokens'],
+              properties: { prompt_tokens: { type: 'integer', minimum: 0 }, total_tokens: { type: 'integer', minimum: 0 } },
+            },
+          },
+        },
+        TeiRerankRequest: {
+          type: 'object',
+          required: ['query', 'texts'],
+          properties: {
+            query: { type: 'string' },
+            texts: { type: 'array', items: { type: 'string' } },
+            raw_scores: {
+              type: 'boolean',
+              nullable: true,
+              default: false,
+              description: 'The logit instead of the probability; cross-encoders only (400 for other models)',
+            },
+            return_text: { type: 'boolean', nullable: true, default: false },
+            truncate: {
+              type: 'boolean',
+              nullable: true,
+              default: false,
+              description: 'false: a pair longer than the context is a 413; true: its document is cut',
+            },
+            truncation_direction: {
+              type: 'string',
+              enum: ['Right', 'Left', 'right', 'left'],
+              default: 'Right',
+              description: "Left is a 400 when a pair would be cut: only the document's tail can be cut",
+            },
+          },
+        },
+        TeiRerankResponse: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['index', 'score'],
+            properties: {
+              index: { type: 'integer', minimum: 0 },
+              score: { type: 'number' },
+              text: { type: 'string' },
+            },
+          },
+        },
+        ModelList: {
+          type: 'object',
+          required: ['object', 'data'],
+          properties: {
+            object: { type: 'string', enum: ['list'] },
+            data: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['id', 'object', 'owned_by'],
+                properties: { id: { type: 'string' }, object: { type: 'string', enum: ['model'] }, owned_by: { type: 'string' } },
+              },
+            },
+          },
+        },
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: {
+            error: {
+              type: 'object',
+              required: ['code', 'message', 'type'],
+              properties: { code: { type: 'integer' }, message: { type: 'string' }, type: { type: 'string' } },
+            },
+          },
+        },
+      },
+    },
+  }
+}
