@@ -186,3 +186,15 @@ test('every relative link in README.md, CONTRIBUTING.md and docs/ resolves', () 
   const problems = brokenLinks(root)
   assert.deepEqual(problems, [], `broken links:\n${problems.join('\n')}`)
 })
+
+test('the README stays one page, and no document holds a merge-conflict marker', () => {
+  const readme = readFileSync(path.join(root, 'README.md'), 'utf8')
+  const lines = readme.split('\n').length
+  assert.ok(lines <= 250, `README.md has ${lines} lines: move details to docs/`)
+  for (const d of documents(root)) {
+    const marker = readFileSync(path.join(root, d), 'utf8')
+      .split('\n')
+      .findIndex((line) => /^(<{7}|={7}|>{7})( |$)/.test(line))
+    assert.equal(marker, -1, `${d}:${marker + 1} holds a merge-conflict marker`)
+  }
+})

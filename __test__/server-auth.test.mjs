@@ -88,7 +88,7 @@ describe('serve: API keys', () => {
   })
 
   test("every scoring route, TEI's /rerank, /v1/models and /metrics need the key", async () => {
-    for (const route of ['/v1/rerank', '/rerank', '/v1/reranking', '/v2/rerank']) {
+    for (const route of ['/v1/rerank', '/rerank', '/v1/reranking', '/reranking', '/v2/rerank']) {
       await expect401(await post(`${server.url}${route}`, BODY), /API key/)
     }
     await expect401(await post(`${server.url}/rerank`, { query: 'q', texts: ['a'] }), /API key/)

@@ -212,6 +212,7 @@ describe('serve: /openapi.json', () => {
       '/v1/rerank',
       '/rerank',
       '/v1/reranking',
+      '/reranking',
       '/v2/rerank',
       '/health',
       '/v1/health',

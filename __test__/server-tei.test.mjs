@@ -94,13 +94,25 @@ describe('serve: TEI /rerank on a generative reranker (Qwen3, yes-no)', () => {
     })
   }
 
-  test('route selection: "documents" keeps the /v1/rerank shape on /rerank; "texts" elsewhere is a 400 that names /rerank', async () => {
-    const both = await (await post(`${server.url}/rerank`, { query: QUERY, documents: texts.slice(0, 2), texts: ['ignored'] })).json()
-    assert.equal(both.object, 'list')
-    assert.equal(both.results.length, 2)
-    for (const route of ['/v1/rerank', '/v2/rerank', '/v1/reranking']) {
-      await expectError(await post(`${server.url}${route}`, { query: QUERY, texts }), 400, /"documents" must be an array.*POST \/rerank/)
+  test('route selection: on /rerank "documents" is the Cohere/llama-server shape and "texts" alone TEI\'s; elsewhere "texts" is llama-server\'s "documents" (not on /v2/rerank)', async () => {
+    const v1 = await (await post(`${server.url}/rerank`, { query: QUERY, documents: texts.slice(0, 2) })).json()
+    assert.equal(v1.object, 'list')
+    assert.equal(v1.results.length, 2)
+    await expectError(
+      await post(`${server.url}/rerank`, { query: QUERY, documents: texts.slice(0, 2), texts: ['ignored'] }),
+      400,
+      /"documents" or as "texts", not both/,
+    )
+    for (const route of ['/v1/rerank', '/v1/reranking', '/reranking']) {
+      const answer = await (await post(`${server.url}${route}`, { query: QUERY, texts })).json()
+      assert.equal(answer.object, 'list', route)
+      assert.equal(answer.results.length, texts.length)
     }
+    await expectError(
+      await post(`${server.url}/v2/rerank`, { query: QUERY, texts }),
+      400,
+      /field "texts" not supported on POST \/v2\/rerank/,
+    )
   })
 })
 

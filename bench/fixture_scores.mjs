@@ -55,6 +55,20 @@ function compare(aFile, bFile) {
   return differences.length === 0
 }
 
+if (args[0] === '--help' || args[0] === '-h') {
+  process.stdout.write(
+    `${readFileSync(fileURLToPath(import.meta.url), 'utf8')
+      .replace(/^#!.*\n/, '')
+      .split('\n\n')[0]
+      .replace(/^\/\/ ?/gm, '')}\n`,
+  )
+  process.exit(0)
+}
+const unknown = args.find((a, i) => a.startsWith('-') && !(a === '--compare' && i === 0))
+if (unknown) {
+  console.error(`fixture_scores: unknown option ${unknown} (see --help)`)
+  process.exit(2)
+}
 if (args[0] === '--compare') {
   process.exit(compare(args[1], args[2]) ? 0 : 1)
 }

@@ -74,9 +74,10 @@ serve:
                           then the connection is dropped)
   --keep-alive-timeout MS idle keep-alive connections are closed after (default 5000)
   --max-connections N     open connections at most (default 256; more are closed)
-  Endpoints: POST /v1/rerank (also /rerank, /v1/reranking, /v2/rerank; /rerank also takes
-  text-embeddings-inference's {"query","texts"} body), GET /health, GET /v1/models,
-  GET /metrics (Prometheus), GET /openapi.json.
+  Endpoints: POST /v1/rerank (Cohere v1, llama-server, Jina; also /rerank, /v1/reranking,
+  /reranking; /rerank also takes text-embeddings-inference's {"query","texts"} body),
+  POST /v2/rerank (Cohere v2), GET /health, GET /v1/models, GET /metrics (Prometheus),
+  GET /openapi.json.
   SIGINT or SIGTERM stops accepting requests, finishes the running ones, then exits.
 
 Exit status: 0 success, 1 failure (the message names an error code), 2 bad arguments,

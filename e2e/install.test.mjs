@@ -2,12 +2,13 @@
 // projects outside this repository, with cargo, rustc, cmake and the C compilers hidden from
 // PATH; the installed package then ranks fixtures with the reference scores under Node
 // (CommonJS, ESM), Bun 1.4 and Bun 1.3.9, through the API, compat, the server library
-// (`llama-rerank/server`) and the command line, and its types pass `tsc --strict`. A second case
+// (`llama-rerank/server`), the command line and the framework adapters (without their
+// frameworks installed), and its types pass `tsc --strict`; Deno 2 runs it too. A second case
 // installs the main tarball alone, which must build the addon from source, and a third one, with
 // no toolchain, must fail with a message naming each missing tool and leave nothing installed.
 //
-// Run by scripts/test.sh under Node only (it drives Bun itself). Needs the npm registry for Bun
-// 1.3.9 and @types/node (cached in ~/.cache/llama-rerank-e2e).
+// Run by scripts/test.sh under Node only (it drives Bun and Deno itself). Needs the npm registry
+// for Bun 1.3.9, Deno and @types/node (cached in ~/.cache/llama-rerank-e2e).
 
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -26,6 +27,7 @@ const expected = JSON.parse(readFileSync(path.join(root, 'fixtures', 'expected.j
 const suffix = platformSuffix()
 const version = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version
 const toolsCache = path.join(homedir(), '.cache', 'llama-rerank-e2e')
+const DENO_VERSION = '2.9.6'
 // Where scripts/setup.sh built the addon for this LLAMA_RERANK_CPU.
 const cargoTarget = require(path.join(root, 'lib', 'cpu_build.cjs')).cpuBuild().targetDir
 
@@ -131,9 +133,40 @@ await startServer({ modelName: 'reranker' })
 await startServer({ ...options, limits: { maxDocs: 10 } })
 console.log(where)
 `,
+  'adapters.mjs': `
+import { readFileSync } from 'node:fs'
+import { llamaRerank } from 'llama-rerank/ai-sdk'
+import { LlamaRerankPostprocessor } from 'llama-rerank/llamaindex'
+import { LlamaRerankCompressor } from 'llama-rerank/langchain'
+const jobs = JSON.parse(readFileSync(process.argv[2], 'utf8'))
+const out = { aiSdk: {}, llamaindex: {} }
+for (const job of jobs) {
+  const model = llamaRerank.reranking(job.model, { context: { contextSize: job.contextSize } })
+  const postprocessor = new LlamaRerankPostprocessor({ model: job.model, context: { contextSize: job.contextSize } })
+  out.aiSdk[job.model] = { scores: [] }
+  out.llamaindex[job.model] = { scores: [] }
+  for (const p of job.pairs) {
+    const { ranking } = await model.doRerank({ documents: { type: 'text', values: [p.document] }, query: p.query })
+    out.aiSdk[job.model].scores.push(ranking[0].relevanceScore)
+    const [node] = await postprocessor.postprocessNodes([{ node: { getContent: () => p.document } }], p.query)
+    out.llamaindex[job.model].scores.push(node.score)
+  }
+  await model.dispose()
+  await postprocessor.dispose()
+}
+try {
+  new LlamaRerankCompressor({ model: jobs[0].model })
+  out.langchain = 'constructed'
+} catch (error) {
+  out.langchain = { code: error.code, packageName: error.packageName, message: error.message }
+}
+console.log(JSON.stringify(out))
+`,
   'types.mts': `
 import { loadModel, type ModelInfo, type RerankerModel, type RankingContext } from 'llama-rerank'
 import { getLlama, type LlamaRankingContext } from 'llama-rerank/compat'
+import { llamaRerank, type LlamaRerankRerankingModel } from 'llama-rerank/ai-sdk'
+import { LlamaRerankPostprocessor } from 'llama-rerank/llamaindex'
 const model: RerankerModel = await loadModel('model.gguf', { gpuLayers: 0, signal: AbortSignal.timeout(60_000) })
 const info: ModelInfo = model.info
 const where: string = \`\${info.backend} \${info.gpuLayers}/\${info.layerCount} \${info.cpuFeatures.join(' ')}\`
@@ -142,7 +175,9 @@ const scores: number[] = await context.rankAll('query', ['a', 'b'])
 const llama = await getLlama()
 const compatContext: LlamaRankingContext = await (await llama.loadModel({ modelPath: 'model.gguf' })).createRankingContext()
 const score: number = await compatContext.rank('query', 'document')
-console.log(where, scores, score)
+const reranking: LlamaRerankRerankingModel = llamaRerank.reranking('model.gguf', { context: { contextSize: 512 } })
+const nodes: Array<{ score: number }> = await new LlamaRerankPostprocessor({ model: 'model.gguf', topN: 1 }).postprocessNodes([{ node: { getContent: () => 'text' } }], 'query')
+console.log(where, scores, score, reranking.modelId, nodes)
 `,
 }
 
@@ -220,6 +255,17 @@ function toolBun(version) {
   return bin
 }
 
+/** Deno from npm (the `deno` package): its binary, installed once into the tools cache. */
+function toolDeno(version) {
+  const dir = path.join(toolsCache, `deno-${version}`)
+  const bin = path.join(dir, 'node_modules', 'deno', process.platform === 'win32' ? 'deno.exe' : 'deno')
+  if (!existsSync(bin) || !run(bin, ['--version'], { timeout: 60_000 }).stdout?.startsWith(`deno ${version} `)) {
+    mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', '--prefix', dir, `deno@${version}`])
+  }
+  assert.ok(mustRun(bin, ['--version']).stdout.startsWith(`deno ${version} `))
+  return bin
+}
+
 // The PATH shims (links to node, npm, sh) are POSIX; on Windows the release workflow's
 // smoke step installs the tarballs instead.
 const posixOnly = process.platform === 'win32' ? 'the hidden-toolchain PATH shims are POSIX-only' : false
@@ -256,6 +302,13 @@ test("the tarballs hold the package and nothing of the repository's tests, fixtu
     'package/server/index.mjs',
     'package/server/index.d.ts',
     'package/lib/install.cjs',
+    'package/integrations/pool.mjs',
+    'package/integrations/ai-sdk.mjs',
+    'package/integrations/ai-sdk.d.ts',
+    'package/integrations/langchain.mjs',
+    'package/integrations/langchain.d.ts',
+    'package/integrations/llamaindex.mjs',
+    'package/integrations/llamaindex.d.ts',
     'package/Cargo.toml',
     'package/Cargo.lock',
     'package/build.rs',
@@ -320,6 +373,44 @@ test('npm install of the tarballs with no toolchain on PATH: the API (CJS, ESM),
   }
 })
 
+test('the framework adapters import without their frameworks: ai-sdk and llamaindex rank, langchain names @langchain/core', {
+  skip: posixOnly,
+}, () => {
+  const project = path.join(work, 'npm-prebuilt')
+  for (const framework of ['ai', '@ai-sdk/provider', '@langchain/core', '@llamaindex/core']) {
+    assert.ok(!existsSync(path.join(project, 'node_modules', framework)), `${framework} must not be installed with llama-rerank`)
+  }
+  const env = noToolchainEnv()
+  for (const [label, runtime] of [
+    ['node', path.join(shim, 'node')],
+    ['bun 1.4', bun14],
+  ]) {
+    const out = JSON.parse(mustRun(runtime, ['adapters.mjs', 'jobs.json'], { cwd: project, env }).stdout.trim().split('\n').at(-1))
+    assertReferenceScores(JSON.stringify(out.aiSdk), `${label} llama-rerank/ai-sdk`)
+    assertReferenceScores(JSON.stringify(out.llamaindex), `${label} llama-rerank/llamaindex`)
+    assert.equal(out.langchain.code, 'ERR_MISSING_PEER_DEPENDENCY', `${label}: ${JSON.stringify(out.langchain)}`)
+    assert.equal(out.langchain.packageName, '@langchain/core')
+    assert.match(out.langchain.message, /npm install @langchain\/core/)
+  }
+})
+
+test('Deno 2 runs the npm-installed package: the API (ESM, CommonJS), compat and the adapters rank', { skip: posixOnly }, () => {
+  const project = path.join(work, 'npm-prebuilt')
+  const deno = toolDeno(DENO_VERSION)
+  const env = noToolchainEnv()
+  // --node-modules-dir=manual: Deno resolves npm packages from the project's node_modules, as
+  // npm installed them (Deno 2 picks this mode itself for a project with a package.json).
+  const denoRun = (script) =>
+    mustRun(deno, ['run', '--allow-all', '--node-modules-dir=manual', script, 'jobs.json'], { cwd: project, env }).stdout
+  assertReferenceScores(denoRun('probe.mjs'), 'deno esm')
+  assertReferenceScores(denoRun('probe.cjs'), 'deno cjs')
+  assertReferenceScores(denoRun('compat.mjs'), 'deno compat')
+  const out = JSON.parse(denoRun('adapters.mjs').trim().split('\n').at(-1))
+  assertReferenceScores(JSON.stringify(out.aiSdk), 'deno llama-rerank/ai-sdk')
+  assertReferenceScores(JSON.stringify(out.llamaindex), 'deno llama-rerank/llamaindex')
+  assert.equal(out.langchain.code, 'ERR_MISSING_PEER_DEPENDENCY')
+})
+
 /** @types/node, installed once into the tools cache: the typeRoots for tsc. */
 function nodeTypes() {
   const types = path.join(toolsCache, 'types-node')
@@ -353,7 +444,7 @@ function typeCheck(project, file, moduleFlags) {
   )
 }
 
-test('tsc --strict accepts the published types (main and compat)', { skip: posixOnly }, () => {
+test('tsc --strict accepts the published types (main, compat, ai-sdk, llamaindex)', { skip: posixOnly }, () => {
   const project = path.join(work, 'npm-prebuilt')
   const out = typeCheck(project, 'types.mts', ['--module', 'nodenext', '--moduleResolution', 'nodenext'])
   assert.equal(out.status, 0, `${out.stdout}${out.stderr}`)

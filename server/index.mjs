@@ -1,5 +1,6 @@
-// The rerank HTTP server as a library: llama-server's, Jina's and Cohere's `/v1/rerank` shape,
-// Hugging Face text-embeddings-inference's `/rerank` shape, over a pool of ranking contexts;
+// The rerank HTTP server as a library: Cohere's v1 and v2 rerank APIs (`/v1/rerank`,
+// `/v2/rerank`), which llama-server's and Jina's clients speak too, and Hugging Face
+// text-embeddings-inference's `/rerank` shape, over a pool of ranking contexts;
 // bearer-key authentication, Prometheus metrics, an OpenAPI document, and limits that hold under
 // load. `llama-rerank serve` runs it; `import { startServer } from 'llama-rerank/server'` embeds it.
 //
@@ -61,19 +62,56 @@ export async function startServer({
   const sendJson = (res, status, body, headers = {}) =>
     send(res, status, 'application/json; charset=utf-8', JSON.stringify(body), { ...closeHeader(), ...headers }, limits.sendTimeoutMs)
 
-  /** llama-server's error body: { error: { code, message, type } }. */
+  /**
+   * The error body every client parses: llama-server's and OpenAI's { error: { code, message,
+   * type } }, with Cohere's top-level `message` (what the cohere-ai SDK and the AI SDK's Cohere
+   * provider read).
+   */
   function sendError(req, res, error) {
     // A body still on the wire would have to be read before the connection could carry the next request.
     const close = error.close || closing || !req.complete
     sendJson(
       res,
       error.status,
-      { error: { code: error.status, message: error.message, type: error.type } },
+      { message: error.message, error: { code: error.status, message: error.message, type: error.type } },
       {
         ...error.headers,
         ...(close ? { connection: 'close' } : {}),
       },
     )
+  }
+
+  /**
+   * Cohere's `max_tokens_per_doc`: a document of more tokens is cut at the end of a word, to its
+   * longest prefix of whole words whose tokens are at most that many (a first word longer than
+   * that is cut within itself). A document's tokens are those its pair takes beyond the pair
+   * with an empty document, counted by the context's own tokenizer. Tokenizers split text at
+   * whitespace before anything else, so a longer prefix of whole words never has fewer tokens,
+   * and bisection finds the longest.
+   */
+  function cutDocuments(request) {
+    const max = request.maxTokensPerDoc
+    if (max === undefined) return
+    const context = contexts[0]
+    const empty = context.calculateInputLength(request.query, '')
+    const fits = (text) => context.calculateInputLength(request.query, text) - empty <= max
+    /** The largest i in [lo, hi] with fits(prefix(i)), given fits(prefix(lo)); lo if none is larger. */
+    const longest = (prefix, lo, hi) => {
+      while (lo < hi) {
+        const mid = Math.ceil((lo + hi) / 2)
+        if (fits(prefix(mid))) lo = mid
+        else hi = mid - 1
+      }
+      return prefix(lo)
+    }
+    request.texts = request.texts.map((text) => {
+      if (fits(text)) return text
+      // Where each word ends (before whitespace).
+      const ends = [...text.matchAll(/\S(?=\s)/gu)].map((m) => m.index + m[0].length)
+      if (ends.length && fits(text.slice(0, ends[0]))) return longest((i) => text.slice(0, ends[i]), 0, ends.length - 1)
+      const points = Array.from(ends.length ? text.slice(0, ends[0]) : text)
+      return longest((i) => points.slice(0, i).join(''), 0, points.length - 1)
+    })
   }
 
   /** Tokens each pair takes before truncation, counted by the context's own tokenizer. */
@@ -117,6 +155,7 @@ export async function startServer({
         query: request.query,
         texts: request.texts,
         instruction: request.instruction,
+        priority: request.priority,
         onOverflow: request.truncate ? 'truncate' : 'throw',
         signal: abort.signal,
         onStart: (waited) => queueWaitSeconds.observe({}, waited),
@@ -136,13 +175,19 @@ export async function startServer({
 
   const byRelevance = (scores) => scores.map((score, index) => ({ index, score })).sort((a, b) => b.score - a.score || a.index - b.index)
 
+  /**
+   * Cohere's answer (v1 or v2, with its `meta`), which is also llama-server's and Jina's: the
+   * results best first; with return_documents, each document as sent (a string as { text }).
+   */
   function answerRerank(res, request, scores, tokens) {
+    const documentOf = (index) => {
+      const sent = request.documents[index]
+      return typeof sent === 'string' ? { text: sent } : sent
+    }
     const results = byRelevance(scores)
       .slice(0, request.topN)
       .map(({ index, score }) =>
-        request.returnDocuments
-          ? { index, relevance_score: score, document: { text: request.texts[index] } }
-          : { index, relevance_score: score },
+        request.returnDocuments ? { index, relevance_score: score, document: documentOf(index) } : { index, relevance_score: score },
       )
     sendJson(res, 200, {
       id: randomUUID(),
@@ -150,6 +195,7 @@ export async function startServer({
       model: request.model ?? modelName,
       results,
       usage: { prompt_tokens: tokens, total_tokens: tokens },
+      meta: { api_version: { version: request.apiVersion }, tokens: { input_tokens: tokens, output_tokens: 0 } },
     })
   }
 
@@ -165,6 +211,7 @@ export async function startServer({
     const body = await readBody(req, limits.maxBodyBytes, limits.bodyTimeoutMs)
     const request = parseRequest(body, limits, pathname)
     if (request.shape === 'tei') checkRawScores(request, modelInfo)
+    cutDocuments(request)
     const tokens = checkLengths(request, inputLengths(request.query, request.texts))
     const scores = await score(request, res)
     if (scores === null) return

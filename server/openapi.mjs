@@ -22,7 +22,7 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
     ),
     503: busy,
   }
-  const rerankOperation = (operationId, summary, { tei = false } = {}) => ({
+  const rerankOperation = (operationId, summary, { tei = false, v2 = false } = {}) => ({
     post: {
       operationId,
       summary,
@@ -30,7 +30,9 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
       requestBody: {
         required: true,
         content: {
-          'application/json': { schema: tei ? { oneOf: [ref('RerankRequest'), ref('TeiRerankRequest')] } : ref('RerankRequest') },
+          'application/json': {
+            schema: tei ? { oneOf: [ref('RerankRequest'), ref('TeiRerankRequest')] } : ref(v2 ? 'V2RerankRequest' : 'RerankRequest'),
+          },
         },
       },
       responses: {
@@ -73,9 +75,10 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
       title: 'llama-rerank server',
       version,
       description:
-        `Scores (query, document) pairs with the GGUF reranker ${modelName}. POST /v1/rerank (also /v1/reranking, /v2/rerank) takes llama-server's, Jina's and Cohere's ` +
-        'request; POST /rerank takes that one too, and text-embeddings-inference\'s { query, texts } request when the body has "texts" and no "documents". ' +
-        'Every error has the body { error: { code, message, type } }.',
+        `Scores (query, document) pairs with the GGUF reranker ${modelName}. POST /v1/rerank (also /v1/reranking, /reranking) takes Cohere's v1 rerank request, ` +
+        'which is also llama-server\'s (with "texts" for "documents") and Jina\'s; POST /v2/rerank takes Cohere\'s v2 request; POST /rerank takes the v1 request too, ' +
+        'and text-embeddings-inference\'s { query, texts } request when the body has "texts" and no "documents". A field a request shape does not define is a 400 that names it. ' +
+        'Every error has the body { message, error: { code, message, type } }.',
     },
     paths: {
       '/v1/rerank': rerankOperation('rerank', 'Rank documents against a query (llama-server, Jina and Cohere shape)'),
@@ -85,7 +88,8 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
         { tei: true },
       ),
       '/v1/reranking': rerankOperation('reranking', 'Same as /v1/rerank'),
-      '/v2/rerank': rerankOperation('rerankV2', 'Same as /v1/rerank (Cohere v2 path)'),
+      '/reranking': rerankOperation('rerankingShort', "Same as /v1/rerank (llama-server's path)"),
+      '/v2/rerank': rerankOperation('rerankV2', 'Rank documents against a query (Cohere v2 shape)', { v2: true }),
       '/health': health,
       '/v1/health': health,
       '/v1/models': models,
@@ -125,22 +129,80 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
       schemas: {
         RerankRequest: {
           type: 'object',
-          required: ['query', 'documents'],
+          additionalProperties: false,
+          required: ['query'],
           properties: {
             query: { type: 'string' },
             documents: {
               type: 'array',
-              items: { oneOf: [{ type: 'string' }, { type: 'object', required: ['text'], properties: { text: { type: 'string' } } }] },
+              description: 'Strings, or objects scored by their "text" (or by their rank_fields)',
+              items: {
+                oneOf: [{ type: 'string' }, { type: 'object', additionalProperties: true, properties: { text: { type: 'string' } } }],
+              },
             },
+            texts: { type: 'array', items: { type: 'string' }, description: 'llama-server\'s name for "documents" (send one of the two)' },
             top_n: { type: 'integer', minimum: 1, nullable: true, description: 'Keep the best n (default: all)' },
-            return_documents: { type: 'boolean', nullable: true, default: false },
+            return_documents: {
+              type: 'boolean',
+              nullable: true,
+              default: false,
+              description: 'Each result carries its document as sent (a string as { text })',
+            },
+            rank_fields: {
+              type: 'array',
+              items: { type: 'string' },
+              minItems: 1,
+              nullable: true,
+              description:
+                'The fields of object documents to score: one field is scored alone, several as "field: value" lines in this order',
+            },
+            max_chunks_per_doc: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 1,
+              nullable: true,
+              description: "Only 1: each document is scored as one chunk, cut to the model's context",
+            },
+            model: { type: 'string', nullable: true, description: 'Echoed back; the server ranks with its one model' },
+            instruction: { type: 'string', nullable: true, description: 'The task instruction of generative rerankers (Qwen3-Reranker)' },
+          },
+        },
+        V2RerankRequest: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['query', 'documents'],
+          properties: {
+            query: { type: 'string' },
+            documents: { type: 'array', items: { type: 'string' } },
+            top_n: { type: 'integer', minimum: 1, nullable: true, description: 'Keep the best n (default: all)' },
+            max_tokens_per_doc: {
+              type: 'integer',
+              minimum: 1,
+              nullable: true,
+              description:
+                "Cut each document to its longest prefix of at most this many tokens (default: no cut beyond the model's context)",
+            },
+            priority: {
+              type: 'integer',
+              minimum: 0,
+              maximum: 999,
+              nullable: true,
+              default: 0,
+              description: 'Waiting requests with lower numbers are scored first',
+            },
+            return_documents: {
+              type: 'boolean',
+              nullable: true,
+              default: false,
+              description: 'Each result carries its document as { text }',
+            },
             model: { type: 'string', nullable: true, description: 'Echoed back; the server ranks with its one model' },
             instruction: { type: 'string', nullable: true, description: 'The task instruction of generative rerankers (Qwen3-Reranker)' },
           },
         },
         RerankResponse: {
           type: 'object',
-          required: ['id', 'object', 'model', 'results', 'usage'],
+          required: ['id', 'object', 'model', 'results', 'usage', 'meta'],
           properties: {
             id: { type: 'string' },
             object: { type: 'string', enum: ['list'] },
@@ -153,7 +215,7 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
                 properties: {
                   index: { type: 'integer', minimum: 0 },
                   relevance_score: { type: 'number', minimum: 0, maximum: 1 },
-                  document: { type: 'object', required: ['text'], properties: { text: { type: 'string' } } },
+                  document: { type: 'object', additionalProperties: true, properties: { text: { type: 'string' } } },
                 },
               },
             },
@@ -162,10 +224,23 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
               required: ['prompt_tokens', 'total_tokens'],
               properties: { prompt_tokens: { type: 'integer', minimum: 0 }, total_tokens: { type: 'integer', minimum: 0 } },
             },
+            meta: {
+              type: 'object',
+              description: "Cohere's meta: the API version of the route, and the tokens scored",
+              required: ['api_version'],
+              properties: {
+                api_version: { type: 'object', required: ['version'], properties: { version: { type: 'string', enum: ['1', '2'] } } },
+                tokens: {
+                  type: 'object',
+                  properties: { input_tokens: { type: 'integer', minimum: 0 }, output_tokens: { type: 'integer', minimum: 0 } },
+                },
+              },
+            },
           },
         },
         TeiRerankRequest: {
           type: 'object',
+          additionalProperties: false,
           required: ['query', 'texts'],
           properties: {
             query: { type: 'string' },
@@ -220,8 +295,9 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
         },
         Error: {
           type: 'object',
-          required: ['error'],
+          required: ['message', 'error'],
           properties: {
+            message: { type: 'string', description: "The same as error.message (Cohere's clients read it here)" },
             error: {
               type: 'object',
               required: ['code', 'message', 'type'],

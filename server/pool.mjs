@@ -1,5 +1,5 @@
-// The context pool: each request runs whole on the first free ranking context, in arrival order,
-// behind a bounded queue with a bounded wait.
+// The context pool: each request runs whole on the first free ranking context, in arrival order
+// (lower `priority` numbers first), behind a bounded queue with a bounded wait.
 import { HttpError } from './answers.mjs'
 
 /**
@@ -71,7 +71,10 @@ export function createPool(contexts, limits, { onSettled }) {
       listeners.add(fn)
     },
     busy,
-    /** Scores on the first free context; rejects if `signal` aborts first, or on a full or slow queue. */
+    /**
+     * Scores on the first free context; rejects if `signal` aborts first, or on a full or slow
+     * queue. A waiting job goes ahead of every waiting job with a higher `priority` number.
+     */
     schedule(job) {
       return new Promise((resolve, reject) => {
         // Only a request that would wait needs a place in the queue.
@@ -97,7 +100,11 @@ export function createPool(contexts, limits, { onSettled }) {
           }, limits.queueTimeoutMs)
           job.timer.unref?.()
         }
-        queue.push(job)
+        // Cohere's `priority`: lower numbers first; equal priorities in arrival order.
+        const priority = job.priority ?? 0
+        const behind = queue.findIndex((waiting) => (waiting.priority ?? 0) > priority)
+        if (behind < 0) queue.push(job)
+        else queue.splice(behind, 0, job)
         pump()
       })
     },

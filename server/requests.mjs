@@ -1,5 +1,6 @@
-// Request bodies: read with a size and time limit, then parsed into one request shape, the
-// /v1/rerank one (llama-server, Jina, Cohere) or text-embeddings-inference's.
+// Request bodies: read with a size and time limit, then parsed into one request shape: Cohere's
+// v1 (also llama-server's and Jina's), Cohere's v2, or text-embeddings-inference's. Every field
+// is honoured or refused with a 400 that names it.
 import { HttpError } from './answers.mjs'
 
 /**
@@ -76,35 +77,135 @@ function checkDocumentCount(count, limits, field) {
   }
 }
 
-/** llama-server's, Jina's and Cohere's request: { query, documents, top_n?, return_documents?, model?, instruction? }. */
+/**
+ * The fields each request shape takes. Cohere's v1 and v2 rerank requests as its API (and the
+ * cohere-ai SDK) define them; llama-server's `texts`; Jina's request is Cohere v1's subset;
+ * `instruction` is llama-rerank's own. Any other field is refused with a 400 that names it.
+ */
+export const REQUEST_FIELDS = Object.freeze({
+  v1: Object.freeze([
+    'model',
+    'query',
+    'documents',
+    'texts',
+    'top_n',
+    'return_documents',
+    'rank_fields',
+    'max_chunks_per_doc',
+    'instruction',
+  ]),
+  v2: Object.freeze(['model', 'query', 'documents', 'top_n', 'return_documents', 'max_tokens_per_doc', 'priority', 'instruction']),
+  tei: Object.freeze(['query', 'texts', 'raw_scores', 'return_text', 'truncate', 'truncation_direction']),
+})
+
+function refuseUnknownFields(json, shape, pathname) {
+  const allowed = REQUEST_FIELDS[shape]
+  const unknown = Object.keys(json).filter((key) => !allowed.includes(key))
+  if (unknown.length) {
+    const named = unknown.map((key) => `"${key}"`).join(', ')
+    throw new HttpError(
+      400,
+      `${unknown.length > 1 ? 'fields' : 'field'} ${named} not supported on POST ${pathname}, which takes ${allowed.join(', ')}`,
+    )
+  }
+}
+
+function optionalInteger(json, key, min, max = Number.MAX_SAFE_INTEGER) {
+  const value = json[key]
+  if (isAbsent(value)) return undefined
+  if (!Number.isInteger(value) || value < min || value > max) {
+    const range =
+      max !== Number.MAX_SAFE_INTEGER ? `an integer from ${min} to ${max}` : min === 1 ? 'a positive integer' : `an integer >= ${min}`
+    throw new HttpError(400, `"${key}" must be ${range}`)
+  }
+  return value
+}
+
+/** The text scored for a document: itself, its "text", or its `rank_fields` ("field: value" lines). */
+function documentText(document, i, rankFields, field) {
+  const object = typeof document === 'string' ? { text: document } : document
+  if (object === null || typeof object !== 'object' || Array.isArray(object)) {
+    throw new HttpError(400, `${field}[${i}] must be a string or an object with a "text" string`)
+  }
+  const fields = rankFields ?? ['text']
+  for (const key of fields) {
+    if (typeof object[key] !== 'string') {
+      throw new HttpError(
+        400,
+        rankFields
+          ? `${field}[${i}] has no string "${key}", which "rank_fields" names`
+          : `${field}[${i}] must be a string or an object with a "text" string`,
+      )
+    }
+  }
+  return fields.length === 1 ? object[fields[0]] : fields.map((key) => `${key}: ${object[key]}`).join('\n')
+}
+
+/**
+ * Cohere's v1 request (also llama-server's and Jina's): { query, documents | texts, top_n?,
+ * return_documents?, rank_fields?, max_chunks_per_doc?, model?, instruction? }; Cohere's v2
+ * request: { query, documents (strings), top_n?, max_tokens_per_doc?, priority?,
+ * return_documents?, model?, instruction? }.
+ */
 function parseRerankRequest(json, limits, pathname) {
-  const { query, documents, top_n: topN, model, instruction } = json
+  const shape = pathname === '/v2/rerank' ? 'v2' : 'v1'
+  refuseUnknownFields(json, shape, pathname)
+  const { query, model, instruction } = json
   if (typeof query !== 'string') throw new HttpError(400, '"query" must be a string')
+  if (!isAbsent(json.documents) && !isAbsent(json.texts)) {
+    throw new HttpError(400, 'send the documents as "documents" or as "texts", not both')
+  }
+  const field = isAbsent(json.documents) && !isAbsent(json.texts) ? 'texts' : 'documents'
+  const documents = json[field]
   if (!Array.isArray(documents)) {
-    const hint =
-      Array.isArray(json.texts) && pathname !== '/rerank'
-        ? " (text-embeddings-inference's { query, texts } shape is served on POST /rerank)"
-        : ''
-    throw new HttpError(400, `"documents" must be an array of strings or of objects with a "text" string${hint}`)
+    throw new HttpError(
+      400,
+      shape === 'v2'
+        ? '"documents" must be an array of strings'
+        : `"${field}" must be an array of strings${field === 'documents' ? ' or of objects with a "text" string' : ''}`,
+    )
   }
-  checkDocumentCount(documents.length, limits, 'documents')
-  const texts = documents.map((d, i) => {
-    if (typeof d === 'string') return d
-    if (d !== null && typeof d === 'object' && typeof d.text === 'string') return d.text
-    throw new HttpError(400, `documents[${i}] must be a string or an object with a "text" string`)
-  })
-  if (!isAbsent(topN) && !(Number.isInteger(topN) && topN > 0)) {
-    throw new HttpError(400, '"top_n" must be a positive integer')
+  checkDocumentCount(documents.length, limits, field)
+  let rankFields
+  if (!isAbsent(json.rank_fields)) {
+    rankFields = json.rank_fields
+    if (!Array.isArray(rankFields) || rankFields.length === 0 || !rankFields.every((f) => typeof f === 'string' && f !== '')) {
+      throw new HttpError(400, '"rank_fields" must be a non-empty array of field names')
+    }
   }
+  if (shape === 'v2') {
+    documents.forEach((d, i) => {
+      if (typeof d !== 'string')
+        throw new HttpError(
+          400,
+          `documents[${i}] must be a string: Cohere's v2 API takes documents as strings (POST /v1/rerank takes objects with a "text")`,
+        )
+    })
+  }
+  const texts = documents.map((d, i) => documentText(d, i, rankFields, field))
+  const topN = optionalInteger(json, 'top_n', 1)
+  const maxChunks = optionalInteger(json, 'max_chunks_per_doc', 1)
+  if (maxChunks !== undefined && maxChunks !== 1) {
+    throw new HttpError(
+      400,
+      `"max_chunks_per_doc": ${maxChunks} is not supported: llama-rerank scores each document as one chunk, cut to the model's context (send 1, or leave it out)`,
+    )
+  }
+  const maxTokensPerDoc = optionalInteger(json, 'max_tokens_per_doc', 1)
+  const priority = optionalInteger(json, 'priority', 0, 999)
   const returnDocuments = optionalBoolean(json, 'return_documents')
   if (!isAbsent(model) && typeof model !== 'string') throw new HttpError(400, '"model" must be a string')
   if (!isAbsent(instruction) && typeof instruction !== 'string') throw new HttpError(400, '"instruction" must be a string')
   return {
     shape: 'rerank',
+    apiVersion: shape === 'v2' ? '2' : '1',
     query,
     texts,
+    documents,
     topN: topN ?? texts.length,
     returnDocuments: returnDocuments === true,
+    maxTokensPerDoc,
+    priority: priority ?? 0,
     model: model ?? undefined,
     instruction: instruction ?? undefined,
     truncate: true,
@@ -116,7 +217,8 @@ function parseRerankRequest(json, limits, pathname) {
  * text-embeddings-inference's request: { query, texts, raw_scores?, return_text?, truncate?,
  * truncation_direction? }. As in TEI, `truncate` defaults to false: an over-long pair is a 413.
  */
-function parseTeiRequest(json, limits) {
+function parseTeiRequest(json, limits, pathname) {
+  refuseUnknownFields(json, 'tei', `${pathname} (text-embeddings-inference's shape, for a body with "texts" and no "documents")`)
   const { query, texts, truncation_direction: direction } = json
   if (typeof query !== 'string') throw new HttpError(400, '"query" must be a string')
   if (!Array.isArray(texts)) throw new HttpError(400, '"texts" must be an array of strings')
@@ -138,9 +240,12 @@ function parseTeiRequest(json, limits) {
   }
 }
 
-/** A body with `texts` (and no `documents`) on /rerank is TEI's; everything else is the /v1/rerank shape. */
+/**
+ * A body with `texts` (and no `documents`) on /rerank is TEI's; /v2/rerank takes Cohere's v2
+ * request; every other scoring route Cohere's v1 request (with llama-server's `texts`).
+ */
 export function parseRequest(body, limits, pathname) {
   const json = parseJsonObject(body)
   const tei = pathname === '/rerank' && !('documents' in json) && 'texts' in json
-  return tei ? parseTeiRequest(json, limits) : parseRerankRequest(json, limits, pathname)
+  return tei ? parseTeiRequest(json, limits, pathname) : parseRerankRequest(json, limits, pathname)
 }
