@@ -13,7 +13,7 @@ import { after, before, beforeEach, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { COMMIT, startFakeHub } from './support/fake-hub.mjs'
 import { shardName, splitGguf } from './support/gguf-split.mjs'
-import { expected, fixture, lib, root } from './support/helpers.mjs'
+import { expected, fixture, lib, root, until } from './support/helpers.mjs'
 
 const POOLED = 'qwen3-reranker-pooled.gguf'
 const BERT = 'bert-reranker-pooler.gguf'
@@ -326,20 +326,12 @@ test('resolveModel returns a plain path unchanged', async () => {
 
 const partOf = (sha = pooledSha) => path.join(repoDir(), 'blobs', `${sha}.part`)
 
-async function until(condition, ms, what) {
-  const deadline = Date.now() + ms
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
-    await sleep(5)
-  }
-}
-
 test('an AbortSignal stops a download in flight: prompt rejection, the connection closed, the .part file resumable', async (t) => {
   // About 400 KB/s: the 555 KB file takes 1.4 s.
   hub.throttle = { chunk: 8192, everyMs: 20 }
   const controller = new AbortController()
   const loading = lib.loadModel(uri(), { signal: controller.signal })
-  await until(() => hub.bytesServed >= 150_000, 10_000, 'the download to start')
+  await until(() => hub.bytesServed >= 150_000, 'the download to start', 10_000)
   const t0 = performance.now()
   controller.abort()
   await assert.rejects(loading, (err) => {
@@ -352,7 +344,7 @@ test('an AbortSignal stops a download in flight: prompt rejection, the connectio
   t.diagnostic(`abort latency during a download: ${latency.toFixed(1)} ms`)
   assert.ok(latency < 250, `rejected ${latency.toFixed(1)} ms after the abort`)
   // The download thread closed its connection: nothing more is sent.
-  await until(() => hub.openDownloads === 0, 1000, 'the connection to close')
+  await until(() => hub.openDownloads === 0, 'the connection to close', 1000)
   await sleep(300)
   t.diagnostic(`bytes sent after the rejection: ${hub.bytesServed - servedAtRejection}`)
   assert.ok(hub.bytesServed - servedAtRejection <= 8192, `${hub.bytesServed - servedAtRejection} bytes after the rejection`)
@@ -377,7 +369,7 @@ test('an AbortSignal stops a download in flight: prompt rejection, the connectio
   hub.stallAfter = 50_000
   const stalled = new AbortController()
   const stalling = lib.resolveModel(uri(), { signal: stalled.signal })
-  await until(() => hub.bytesServed >= 50_000, 10_000, 'the download to stall')
+  await until(() => hub.bytesServed >= 50_000, 'the download to stall', 10_000)
   await sleep(100)
   const t1 = performance.now()
   stalled.abort()
@@ -385,7 +377,7 @@ test('an AbortSignal stops a download in flight: prompt rejection, the connectio
   const stalledLatency = performance.now() - t1
   t.diagnostic(`abort latency on a stalled connection: ${stalledLatency.toFixed(1)} ms`)
   assert.ok(stalledLatency < 250, `rejected ${stalledLatency.toFixed(1)} ms after the abort`)
-  await until(() => hub.openDownloads === 0, 2000, 'the stalled connection to close')
+  await until(() => hub.openDownloads === 0, 'the stalled connection to close', 2000)
   assert.equal(statSync(partOf()).size, 50_000)
   delete process.env.LLAMA_RERANK_HUB_TIMEOUT
 
@@ -409,7 +401,7 @@ test('a stalled download times out with ERR_HUB_TIMEOUT after LLAMA_RERANK_HUB_T
   const elapsed = performance.now() - t0
   t.diagnostic(`a 1 s timeout rejected after ${elapsed.toFixed(0)} ms`)
   assert.ok(elapsed >= 950 && elapsed < 2500, `${elapsed} ms`)
-  await until(() => hub.openDownloads === 0, 2000, 'the stalled connection to close')
+  await until(() => hub.openDownloads === 0, 'the stalled connection to close', 2000)
   assert.equal(statSync(partOf()).size, 150_000)
 
   hub.reset()
@@ -467,7 +459,7 @@ test('a second process waits for the first one downloading the same file, then u
 test('a process waiting for a download that stalls gives up after its timeout', async () => {
   hub.stallAfter = 100_000
   const first = resolveInChild(uri(), { LLAMA_RERANK_HUB_TIMEOUT: '3' })
-  await until(() => hub.openDownloads === 1 && hub.bytesServed >= 100_000, 10_000, 'the first download to stall')
+  await until(() => hub.openDownloads === 1 && hub.bytesServed >= 100_000, 'the first download to stall', 10_000)
   const second = await resolveInChild(uri(), { LLAMA_RERANK_HUB_TIMEOUT: '1' })
   assert.equal(second.out.error, 'ERR_HUB_TIMEOUT', JSON.stringify(second.out))
   assert.ok(second.out.ms < 2500, `${second.out.ms} ms`)

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { after, before, describe, test } from 'node:test'
-import { metric, occupy, serve, until } from './support/cli-helpers.mjs'
-import { fixture } from './support/helpers.mjs'
+import { metric, occupy, serve } from './support/cli-helpers.mjs'
+import { fixture, until } from './support/helpers.mjs'
 
 const BERT = fixture('bert-reranker-pooler.gguf')
 const QWEN = fixture('qwen3-reranker-pooled.gguf')

@@ -1,7 +1,7 @@
 // Runs the llama-rerank command as a child process, bounded in time.
 import { spawn } from 'node:child_process'
 import path from 'node:path'
-import { root } from './helpers.mjs'
+import { root, until } from './helpers.mjs'
 
 export const CLI = path.join(root, 'bin', 'llama-rerank.mjs')
 
@@ -94,20 +94,6 @@ export async function metric(url, name, labels = {}, headers = {}) {
     if (m && m[1] === name && want.every((l) => (m[2] ?? '').split(',').includes(l))) return Number(m[3])
   }
   return 0
-}
-
-/**
- * Waits until `condition()` (sync or async) is truthy, checking every 10 ms. `timeout` is only an
- * upper bound for a broken server: nothing waits for it to pass.
- */
-export async function until(condition, what, timeout = 60_000) {
-  const deadline = performance.now() + timeout
-  for (;;) {
-    const value = await condition()
-    if (value) return value
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
 }
 
 /** A document of about 180 tokens. */

@@ -27,3 +27,17 @@ export const RERANKERS = Object.entries(expected)
 
 /** The context size a pair is scored with: its maxLength, or the model's trained length. */
 export const contextSizeFor = (pair, file) => pair.maxLength ?? file.nCtxTrain
+
+/**
+ * Waits until `condition()` (sync or async) is truthy, checking every 10 ms. `timeout` is only an
+ * upper bound for something broken: nothing waits for it to pass.
+ */
+export async function until(condition, what, timeout = 60_000) {
+  const deadline = performance.now() + timeout
+  for (;;) {
+    const value = await condition()
+    if (value) return value
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
