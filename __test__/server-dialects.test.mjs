@@ -5,8 +5,8 @@
 
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { metric, occupy, serve, until } from './support/cli-helpers.mjs'
-import { expected, fixture } from './support/helpers.mjs'
+import { metric, occupy, serve } from './support/cli-helpers.mjs'
+import { expected, fixture, until } from './support/helpers.mjs'
 
 const POOLED = fixture('qwen3-reranker-pooled.gguf')
 const QUERY = 'What is the capital of France?'
