@@ -5,18 +5,19 @@ import { availableParallelism } from 'node:os'
 import path from 'node:path'
 // llama-rerank: rank documents with a GGUF reranker, describe a model file, or serve /v1/rerank.
 import { parseArgs } from 'node:util'
+import { DEFAULT_MODEL, limitsOf, resolveServeSettings, serveOptionsHelp, serveParseOptions, UsageError } from '../server/options.mjs'
 
 const require = createRequire(import.meta.url)
 const pkg = require('../package.json')
 
-export const DEFAULT_MODEL = 'hf:ggml-org/Qwen3-Reranker-0.6B-Q8_0-GGUF/qwen3-reranker-0.6b-q8_0.gguf'
+export { DEFAULT_MODEL }
 
 const HELP = `llama-rerank ${pkg.version}: score documents against a query with a GGUF reranker
 
 Usage:
   llama-rerank rank  [--model M] --query Q [DOC ...] [--file docs.txt|docs.jsonl|-]
   llama-rerank info  [--model M]
-  llama-rerank serve [--model M] [--host 127.0.0.1] [--port 8080] [--contexts N] [--api-key K]
+  llama-rerank serve [--model M] [--host 127.0.0.1] [--port 8080] [--contexts N] [--api-key K] ...
   llama-rerank --help | --version
 
 Models (--model, -m):
@@ -46,45 +47,17 @@ rank:
 info:
   --json                  JSON instead of text (default when piped)
 
-serve:
-  --host H                address to bind (default 127.0.0.1; 0.0.0.0 for every interface)
-  --port P                port (default 8080; 0 picks a free one)
-  --contexts N            requests scored side by side (default 1); threads are split
-  -c, --context-size N    tokens per pair (default: the model's, at most 8192)
-  -t, --threads N         threads per context (default: cores / contexts)
-  --kv-cache-type T       f16 (default) or f32, as for rank
-  --api-key KEY           require "Authorization: Bearer KEY" (repeatable; also
-                          $LLAMA_RERANK_API_KEY); /health and /openapi.json stay open
-  --api-key-file F        more keys, one a line (# comments)
-  --insecure-no-auth      allow a non-loopback --host without a key (trusted networks,
-                          or behind a proxy that checks keys)
-  --public-metrics        serve /metrics without a key (it is behind the key otherwise)
-  --max-documents N       documents per request at most (default 1000; more is a 400)
-  --max-body-bytes N      request body size at most (default 8 MiB; more is a 413)
-  --max-request-tokens N  tokens per request at most, over all its pairs (default: no
-                          limit; more is a 413, answered before any scoring)
-  --max-queue N           requests waiting for a context at most (default 1024; more is
-                          a 503 with Retry-After)
-  --queue-timeout MS      longest wait for a context (default 60000; then a 503 with
-                          Retry-After; 0 waits forever)
-  --body-timeout MS       time to send the body once the headers are in (default 30000;
-                          then a 408 and the connection is closed)
-  --headers-timeout MS    time to send the request headers (default 10000)
-  --send-timeout MS       time for a client to take a written answer (default 30000;
-                          then the connection is dropped)
-  --keep-alive-timeout MS idle keep-alive connections are closed after (default 5000)
-  --max-connections N     open connections at most (default 256; more are closed)
+serve (each option also from its environment variable; the command line wins):
+${serveOptionsHelp()}
   Endpoints: POST /v1/rerank (Cohere v1, llama-server, Jina; also /rerank, /v1/reranking,
   /reranking; /rerank also takes text-embeddings-inference's {"query","texts"} body),
-  POST /v2/rerank (Cohere v2), GET /health, GET /v1/models, GET /metrics (Prometheus),
-  GET /openapi.json.
+  POST /v2/rerank (Cohere v2), GET /health, GET /info (TEI's), GET /v1/models,
+  GET /metrics (Prometheus), GET /openapi.json.
   SIGINT or SIGTERM stops accepting requests, finishes the running ones, then exits.
 
 Exit status: 0 success, 1 failure (the message names an error code), 2 bad arguments,
 130 interrupted.
 `
-
-class UsageError extends Error {}
 
 const lib = () => require('../index.js')
 
@@ -389,15 +362,11 @@ async function info(args) {
   return 0
 }
 
-/** Milliseconds of a serve option: a non-negative integer (0 turns the deadline off where allowed). */
-const milliseconds = (value, name) => positiveInt(value, name, { allowZero: true })
-
-/** Every API key: --api-key (repeatable), --api-key-file (one a line), $LLAMA_RERANK_API_KEY. */
-async function apiKeysOf(values) {
+/** Every API key: --api-key and $LLAMA_RERANK_API_KEY, and those of --api-key-file and $LLAMA_RERANK_API_KEY_FILE. */
+async function apiKeysOf(settings) {
   const { parseApiKeys } = await import('../server/index.mjs')
-  const keys = [...(values['api-key'] ?? [])]
-  if (process.env.LLAMA_RERANK_API_KEY) keys.push(process.env.LLAMA_RERANK_API_KEY.trim())
-  for (const file of values['api-key-file'] ?? []) {
+  const keys = [...settings.apiKeys]
+  for (const file of settings.apiKeyFiles) {
     let text
     try {
       text = readFileSync(file, 'utf8')
@@ -412,55 +381,29 @@ async function apiKeysOf(values) {
   return keys
 }
 
+const SERVE_HELP = `Usage: llama-rerank serve [OPTIONS]
+
+Serves POST /v1/rerank (and the other routes of "llama-rerank --help") over HTTP.
+Each option can also come from its environment variable; the command line wins. A boolean
+variable takes 1, true, 0 or false; an empty variable counts as unset. API keys add up: those
+of --api-key, --api-key-file and their variables are all accepted.
+
+${serveOptionsHelp()}
+`
+
 async function serve(args) {
-  const { values } = parse(args, {
-    model: { type: 'string', short: 'm' },
-    host: { type: 'string' },
-    port: { type: 'string', short: 'p' },
-    contexts: { type: 'string' },
-    'context-size': { type: 'string', short: 'c' },
-    threads: { type: 'string', short: 't' },
-    'kv-cache-type': { type: 'string' },
-    'api-key': { type: 'string', multiple: true },
-    'api-key-file': { type: 'string', multiple: true },
-    'insecure-no-auth': { type: 'boolean' },
-    'public-metrics': { type: 'boolean' },
-    'max-documents': { type: 'string' },
-    'max-body-bytes': { type: 'string' },
-    'max-request-tokens': { type: 'string' },
-    'max-queue': { type: 'string' },
-    'queue-timeout': { type: 'string' },
-    'body-timeout': { type: 'string' },
-    'headers-timeout': { type: 'string' },
-    'send-timeout': { type: 'string' },
-    'keep-alive-timeout': { type: 'string' },
-    'max-connections': { type: 'string' },
-  })
-  const port = positiveInt(values.port ?? '8080', '--port', { allowZero: true })
-  if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`)
-  const contexts = positiveInt(values.contexts ?? '1', '--contexts')
-  const contextSize = positiveInt(values['context-size'], '--context-size')
-  const threads = positiveInt(values.threads, '--threads') ?? Math.max(1, Math.floor(availableParallelism() / contexts))
-  const kvCacheType = kvCacheTypeOf(values['kv-cache-type'])
-  const limits = {
-    maxDocuments: positiveInt(values['max-documents'], '--max-documents'),
-    maxBodyBytes: positiveInt(values['max-body-bytes'], '--max-body-bytes'),
-    maxRequestTokens: positiveInt(values['max-request-tokens'], '--max-request-tokens', { allowZero: true }),
-    maxQueue: positiveInt(values['max-queue'], '--max-queue', { allowZero: true }),
-    queueTimeoutMs: milliseconds(values['queue-timeout'], '--queue-timeout'),
-    bodyTimeoutMs: positiveInt(values['body-timeout'], '--body-timeout'),
-    headersTimeoutMs: positiveInt(values['headers-timeout'], '--headers-timeout'),
-    sendTimeoutMs: positiveInt(values['send-timeout'], '--send-timeout'),
-    keepAliveTimeoutMs: milliseconds(values['keep-alive-timeout'], '--keep-alive-timeout'),
-    maxConnections: positiveInt(values['max-connections'], '--max-connections'),
-  }
-  for (const k of Object.keys(limits)) if (limits[k] === undefined) delete limits[k]
-  const host = values.host ?? '127.0.0.1'
-  const name = modelOf(values)
-  const apiKeys = await apiKeysOf(values)
+  const { values } = parse(args, serveParseOptions())
+  // Every option from the command line, else the environment, else its default: the object the
+  // server runs with (it is printed on the "settings:" line, keys left out).
+  const settings = resolveServeSettings(values)
+  const { host, port, contexts, contextSize, kvCacheType, gpuLayers } = settings
+  const threads = settings.threads ?? Math.max(1, Math.floor(availableParallelism() / contexts))
+  const limits = limitsOf(settings)
+  const name = settings.model ?? DEFAULT_MODEL
+  const apiKeys = await apiKeysOf(settings)
   const { isLoopbackHost } = await import('../server/index.mjs')
   // Checked before the model loads, so a misconfigured deployment fails at once.
-  if (apiKeys.length === 0 && !isLoopbackHost(host) && !values['insecure-no-auth']) {
+  if (apiKeys.length === 0 && !isLoopbackHost(host) && !settings.insecureNoAuth) {
     throw new UsageError(
       `refusing to listen on ${host} without an API key: every machine that can reach it could use the server. ` +
         'Give --api-key KEY, --api-key-file FILE or LLAMA_RERANK_API_KEY, or --insecure-no-auth on a network you trust ' +
@@ -468,14 +411,17 @@ async function serve(args) {
     )
   }
 
+  const log = (line, entry) => process.stderr.write(entry ? `${line}\n` : `llama-rerank: ${line}\n`)
+  const { apiKeys: _keys, apiKeyFiles, ...shown } = settings
+  log(`settings: ${JSON.stringify({ ...shown, model: name, threads, apiKeys: apiKeys.length, apiKeyFiles }, (_, v) => v ?? null)}`)
+
   const { startServer } = await import('../server/index.mjs')
   const loadStarted = performance.now()
-  const model = await lib().loadModel(name)
+  const model = await lib().loadModel(name, gpuLayers === undefined ? {} : { gpuLayers })
   const pool = []
   for (let i = 0; i < contexts; i++) pool.push(await model.createRankingContext({ contextSize, threads, kvCacheType }))
   const modelLoadSeconds = (performance.now() - loadStarted) / 1000
   const modelName = name.startsWith('hf:') ? name.slice(3) : path.basename(name)
-  const log = (line) => process.stderr.write(`llama-rerank: ${line}\n`)
   let server
   try {
     server = await startServer({
@@ -486,7 +432,9 @@ async function serve(args) {
       port,
       limits,
       apiKeys,
-      publicMetrics: values['public-metrics'] === true,
+      publicMetrics: settings.publicMetrics,
+      cors: settings.cors,
+      accessLog: settings.accessLog,
       modelLoadSeconds,
       version: pkg.version,
       log,
@@ -520,7 +468,7 @@ async function serve(args) {
   )
   log(
     server.authRequired
-      ? `API key required (${apiKeys.length} key${apiKeys.length > 1 ? 's' : ''}) on every route but /health and /openapi.json${values['public-metrics'] ? ' and /metrics' : ''}`
+      ? `API key required (${apiKeys.length} key${apiKeys.length > 1 ? 's' : ''}) on every route but /health and /openapi.json${settings.publicMetrics ? ' and /metrics' : ''}`
       : 'no API key: every client that reaches this address can use the server',
   )
   return await stopped
@@ -543,7 +491,7 @@ async function main(argv) {
     return 0
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(HELP)
+    process.stdout.write(command === 'serve' ? SERVE_HELP : HELP)
     return 0
   }
   switch (command) {
