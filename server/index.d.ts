@@ -45,7 +45,7 @@ export interface StartServerOptions {
    * The model's `info`. Needed for text-embeddings-inference's `raw_scores`, which only a
    * one-label cross-encoder (`scoring: "classifier"`) can answer; without it they are refused.
    */
-  modelInfo?: Pick<ModelInfo, 'scoring' | 'relevantLabel'>
+  modelInfo?: Pick<ModelInfo, 'scoring' | 'relevantLabel'> & Partial<ModelInfo>
   /** Address to bind. Default `127.0.0.1`; `0.0.0.0` listens on every interface. */
   host?: string
   /** Port; `0` picks a free one (read it from the result's `port`). Default 8080. */
@@ -61,10 +61,52 @@ export interface StartServerOptions {
   publicMetrics?: boolean
   /** Seconds the model and its contexts took to load: the `llama_rerank_model_load_seconds` gauge. */
   modelLoadSeconds?: number
-  /** The `info.version` of the OpenAPI document. */
+  /** The `info.version` of the OpenAPI document, and `version` of `/info`. */
   version?: string
-  /** Where the server reports unexpected errors (500s), one line each. Default: nowhere. */
-  log?: (line: string) => void
+  /**
+   * Cross-origin requests from browsers: `'*'` (every origin), or exact origins (an array, or
+   * a comma-separated string). An allowed origin is echoed in `Access-Control-Allow-Origin`
+   * (with `Vary: Origin`), and a preflight `OPTIONS` on a route answers 204 without a key. A
+   * request from any other origin gets no CORS header. Default: off, no CORS header at all.
+   */
+  cors?: string | string[]
+  /**
+   * `'json'`: one access log entry per answered request, given to `log` as a JSON line and as
+   * the object. Default `'off'` (the command's default is `'json'`).
+   */
+  accessLog?: 'json' | 'off'
+  /**
+   * Where the server reports: unexpected errors (500s), one line each; and, with
+   * `accessLog: 'json'`, one access log line per request, with its entry as the second
+   * argument. Default: nowhere.
+   */
+  log?: (line: string, entry?: AccessLogEntry) => void
+}
+
+/** One line of the access log (`accessLog: 'json'`). */
+export interface AccessLogEntry {
+  /** When the answer was done with (ISO 8601). */
+  time: string
+  /** `info` below 400, `warn` for 4xx, `error` for 5xx (and 499: the client went away, as `warn`). */
+  level: 'info' | 'warn' | 'error'
+  /** The `X-Request-Id` of the answer: the request's own if sane (printable ASCII, at most 128 characters), else a new UUID. */
+  request_id: string
+  method: string
+  /** The path, without the query string. */
+  path: string
+  /** The status sent; 499 when the client went away before an answer. */
+  status: number
+  /** From the request's arrival to the answer's end. */
+  duration_ms: number
+  /** Documents (or texts) in a rerank request; null for other routes and unparsed bodies. */
+  documents: number | null
+  remote_addr: string | null
+  /** Bytes of the answer's body. */
+  bytes_out: number
+  /** The error's `type` (e.g. `invalid_request_error`, `authentication_error`), on failures. */
+  error?: string
+  /** The library error's code (e.g. `ERR_DISPOSED`), when one caused the failure. */
+  error_code?: string
 }
 
 export interface RunningServer {
@@ -89,8 +131,8 @@ export interface RunningServer {
 /**
  * Starts the rerank server: `POST /v1/rerank` (also `/rerank`, `/v1/reranking`, `/v2/rerank`)
  * in llama-server's, Jina's and Cohere's shape, `POST /rerank` also in text-embeddings-inference's
- * `{ query, texts }` shape, `GET /health`, `/v1/models`, `/metrics` (Prometheus) and
- * `/openapi.json`. Resolves once it listens; rejects if it cannot (e.g. `EADDRINUSE`).
+ * `{ query, texts }` shape, `GET /health`, `/info` (TEI's), `/v1/models`, `/metrics`
+ * (Prometheus) and `/openapi.json`. Every answer has an `X-Request-Id` header. Resolves once it listens; rejects if it cannot (e.g. `EADDRINUSE`).
  *
  * @example
  * import { loadModel } from 'llama-rerank'

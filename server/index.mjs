@@ -12,9 +12,11 @@ import { randomUUID } from 'node:crypto'
 import http from 'node:http'
 import { HttpError, send } from './answers.mjs'
 import { createAuthenticator } from './auth.mjs'
+import { infoOf } from './info.mjs'
 import { DEFAULT_LIMITS } from './limits.mjs'
 import { serverMetrics } from './metrics.mjs'
 import { openApiDocument } from './openapi.mjs'
+import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, createCors, levelOf, requestIdOf } from './operations.mjs'
 import { createPool } from './pool.mjs'
 import { parseRequest, readBody } from './requests.mjs'
 import { KNOWN_ROUTES, RERANK_ROUTES } from './routes.mjs'
@@ -40,14 +42,22 @@ export async function startServer({
   publicMetrics = false,
   modelLoadSeconds,
   version,
+  cors,
+  accessLog = 'off',
   log = () => {},
 }) {
   if (!contexts?.length) throw new TypeError('startServer needs at least one ranking context')
+  if (accessLog !== 'json' && accessLog !== 'off')
+    throw new TypeError(`accessLog must be "json" or "off", not ${JSON.stringify(accessLog)}`)
   limits = { ...DEFAULT_LIMITS, ...limits }
+  const corsPolicy = createCors(cors)
   const auth = createAuthenticator(apiKeys)
   let closing = false
   let drained = null // resolves when nothing runs or waits
   let openConnections = 0
+
+  /** Per request, for the access log: the documents it had, its error's type and code. */
+  const states = new WeakMap()
 
   const pool = createPool(contexts, limits, {})
   const metrics = serverMetrics({ pool, contexts, openConnections: () => openConnections, modelLoadSeconds })
@@ -68,12 +78,18 @@ export async function startServer({
    * provider read).
    */
   function sendError(req, res, error) {
+    const state = states.get(res)
+    if (state) state.errorType = error.type
     // A body still on the wire would have to be read before the connection could carry the next request.
     const close = error.close || closing || !req.complete
     sendJson(
       res,
       error.status,
-      { message: error.message, error: { code: error.status, message: error.message, type: error.type } },
+      {
+        message: error.message,
+        error: { code: error.status, message: error.message, type: error.type },
+        request_id: res.getHeader('x-request-id'),
+      },
       {
         ...error.headers,
         ...(close ? { connection: 'close' } : {}),
@@ -210,6 +226,7 @@ export async function startServer({
   async function rerank(req, res, pathname) {
     const body = await readBody(req, limits.maxBodyBytes, limits.bodyTimeoutMs)
     const request = parseRequest(body, limits, pathname)
+    states.get(res).documents = request.texts.length
     if (request.shape === 'tei') checkRawScores(request, modelInfo)
     cutDocuments(request)
     const tokens = checkLengths(request, inputLengths(request.query, request.texts))
@@ -227,7 +244,25 @@ export async function startServer({
 
   const openapi = openApiDocument({ modelName, authRequired: auth.required, publicMetrics, version })
 
+  /** The methods of a known route, for Allow and Access-Control-Allow-Methods. */
+  const methodsOf = (pathname) => (RERANK_ROUTES.has(pathname) ? ['POST', 'OPTIONS'] : ['GET', 'HEAD', 'OPTIONS'])
+
+  /** A CORS preflight: 204, with the CORS answer for an allowed origin only. No key: browsers send none. */
+  function preflight(req, res, pathname) {
+    const headers = { allow: methodsOf(pathname).join(', '), ...closeHeader() }
+    if (corsPolicy.allow(req.headers.origin)) {
+      Object.assign(headers, {
+        'access-control-allow-methods': methodsOf(pathname).join(', '),
+        'access-control-allow-headers': CORS_ALLOWED_HEADERS.join(', '),
+        'access-control-max-age': '600',
+      })
+    }
+    res.writeHead(204, headers)
+    res.end()
+  }
+
   async function handle(req, res, pathname) {
+    if (req.method === 'OPTIONS' && corsPolicy.enabled && KNOWN_ROUTES.has(pathname)) return preflight(req, res, pathname)
     if (pathname === '/health' || pathname === '/v1/health') {
       requireMethod(req, res, pathname, ['GET', 'HEAD'])
       return closing ? sendJson(res, 503, { status: 'shutting down' }) : sendJson(res, 200, { status: 'ok' })
@@ -240,6 +275,24 @@ export async function startServer({
     if (pathname === '/metrics') {
       requireMethod(req, res, pathname, ['GET', 'HEAD'])
       return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', metrics.render(), closeHeader(), limits.sendTimeoutMs)
+    }
+    if (pathname === '/info') {
+      requireMethod(req, res, pathname, ['GET', 'HEAD'])
+      return sendJson(
+        res,
+        200,
+        infoOf({
+          modelName,
+          modelInfo,
+          contexts,
+          limits,
+          version,
+          authRequired: auth.required,
+          publicMetrics,
+          cors: corsPolicy,
+          accessLog,
+        }),
+      )
     }
     if (pathname === '/v1/models' || pathname === '/models') {
       return sendJson(res, 200, {
@@ -255,12 +308,33 @@ export async function startServer({
     throw new HttpError(404, `no route ${req.method} ${pathname}; POST /v1/rerank or GET /health`, { type: 'not_found_error' })
   }
 
-  /** Counts every answer once, when its connection is done with it. */
-  function recordRequest(res, route, started) {
+  /**
+   * Counts every answer once, when its connection is done with it, and writes its access log
+   * line: one JSON object (`log(line, entry)`).
+   */
+  function recordRequest(req, res, route, pathname, started) {
     res.once('close', () => {
-      const status = res.headersSent ? String(res.statusCode) : '499'
-      requestsTotal.inc({ route, status })
-      requestSeconds.observe({ route }, (performance.now() - started) / 1000)
+      const status = res.headersSent ? res.statusCode : 499
+      const seconds = (performance.now() - started) / 1000
+      requestsTotal.inc({ route, status: String(status) })
+      requestSeconds.observe({ route }, seconds)
+      if (accessLog !== 'json') return
+      const state = states.get(res)
+      const entry = {
+        time: new Date().toISOString(),
+        level: levelOf(status),
+        request_id: res.getHeader('x-request-id'),
+        method: req.method,
+        path: pathname,
+        status,
+        duration_ms: Math.round(seconds * 1e6) / 1e3,
+        documents: state.documents ?? null,
+        remote_addr: req.socket?.remoteAddress ?? null,
+        bytes_out: res.headersSent && req.method !== 'HEAD' ? Number(res.getHeader('content-length') ?? 0) : 0,
+      }
+      if (state.errorType) entry.error = state.errorType
+      if (state.errorCode) entry.error_code = state.errorCode
+      log(JSON.stringify(entry), entry)
     })
   }
 
@@ -273,9 +347,21 @@ export async function startServer({
       try {
         pathname = new URL(req.url, 'http://localhost').pathname
       } catch {}
-      recordRequest(res, KNOWN_ROUTES.has(pathname) ? pathname : 'other', started)
+      // On every answer, errors included: the request's id, and CORS' headers for an allowed origin.
+      res.setHeader('x-request-id', requestIdOf(req))
+      if (corsPolicy.enabled) {
+        res.setHeader('vary', 'Origin')
+        const origin = corsPolicy.allow(req.headers.origin)
+        if (origin) {
+          res.setHeader('access-control-allow-origin', origin)
+          res.setHeader('access-control-expose-headers', CORS_EXPOSED_HEADERS.join(', '))
+        }
+      }
+      states.set(res, {})
+      recordRequest(req, res, KNOWN_ROUTES.has(pathname) ? pathname : 'other', pathname, started)
       handle(req, res, pathname).catch((error) => {
         if (error instanceof HttpError) return sendError(req, res, error)
+        if (typeof error?.code === 'string') states.get(res).errorCode = error.code
         const status = error?.code === 'ERR_DISPOSED' ? 503 : 500
         if (status === 500) log(`error: ${error?.code ?? ''} ${error?.message ?? error}`)
         sendError(req, res, new HttpError(status, error?.message ?? String(error)))

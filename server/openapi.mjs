@@ -78,7 +78,8 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
         `Scores (query, document) pairs with the GGUF reranker ${modelName}. POST /v1/rerank (also /v1/reranking, /reranking) takes Cohere's v1 rerank request, ` +
         'which is also llama-server\'s (with "texts" for "documents") and Jina\'s; POST /v2/rerank takes Cohere\'s v2 request; POST /rerank takes the v1 request too, ' +
         'and text-embeddings-inference\'s { query, texts } request when the body has "texts" and no "documents". A field a request shape does not define is a 400 that names it. ' +
-        'Every error has the body { message, error: { code, message, type } }.',
+        'Every error has the body { message, error: { code, message, type }, request_id }. Every answer has an X-Request-Id header: ' +
+        "the request's own X-Request-Id (printable ASCII, at most 128 characters) or a new UUID.",
     },
     paths: {
       '/v1/rerank': rerankOperation('rerank', 'Rank documents against a query (llama-server, Jina and Cohere shape)'),
@@ -92,6 +93,18 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
       '/v2/rerank': rerankOperation('rerankV2', 'Rank documents against a query (Cohere v2 shape)', { v2: true }),
       '/health': health,
       '/v1/health': health,
+      '/info': {
+        get: {
+          operationId: 'info',
+          summary:
+            "The model and the server's settings, as text-embeddings-inference's /info (its field names where they apply) with llama-rerank's own",
+          ...secured,
+          responses: {
+            200: json(ref('Info'), 'The model, its backend, the contexts and the limits the server runs with'),
+            ...unauthorized,
+          },
+        },
+      },
       '/v1/models': models,
       '/models': { get: { ...models.get, operationId: 'listModelsShort' } },
       '/metrics': {
@@ -303,6 +316,74 @@ export function openApiDocument({ modelName = 'reranker', authRequired = false, 
               required: ['code', 'message', 'type'],
               properties: { code: { type: 'integer' }, message: { type: 'string' }, type: { type: 'string' } },
             },
+            request_id: { type: 'string', description: 'The X-Request-Id of the answer' },
+          },
+        },
+        Info: {
+          type: 'object',
+          required: [
+            'model_id',
+            'model_type',
+            'max_concurrent_requests',
+            'max_input_length',
+            'max_client_batch_size',
+            'version',
+            'model',
+            'family',
+            'scoring',
+            'backend',
+            'contexts',
+            'limits',
+          ],
+          properties: {
+            model_id: { type: 'string', description: "TEI's: the model's name" },
+            model_sha: { type: 'string', nullable: true },
+            model_type: {
+              type: 'object',
+              description: "TEI's: { reranker: { id2label, label2id } } (a one-logit head is LABEL_0)",
+              required: ['reranker'],
+              properties: {
+                reranker: {
+                  type: 'object',
+                  properties: {
+                    id2label: { type: 'object', additionalProperties: { type: 'string' } },
+                    label2id: { type: 'object', additionalProperties: { type: 'integer' } },
+                  },
+                },
+              },
+            },
+            max_concurrent_requests: { type: 'integer', description: 'Requests scored and waiting at most: contexts + --max-queue' },
+            max_input_length: { type: 'integer', description: 'Tokens per (query, document) pair: the context size' },
+            max_client_batch_size: { type: 'integer', description: 'Documents per request at most: --max-documents' },
+            auto_truncate: { type: 'boolean', description: "TEI's truncate default: false" },
+            version: { type: 'string', nullable: true, description: "llama-rerank's version" },
+            model: { type: 'string' },
+            architecture: { type: 'string', nullable: true },
+            family: { type: 'string', nullable: true },
+            scoring: { type: 'string', nullable: true },
+            scoreSource: { type: 'string', nullable: true },
+            backend: {
+              type: 'object',
+              description: "model.info's backend fields: backend, gpuLayers, layerCount, cpuBuild, cpuVariant, variant, variantReason, ...",
+              additionalProperties: true,
+            },
+            contexts: {
+              type: 'object',
+              required: ['count', 'contextSize'],
+              properties: {
+                count: { type: 'integer', minimum: 1 },
+                contextSize: { type: 'integer', minimum: 1 },
+                kvCacheType: { type: 'string', nullable: true },
+              },
+            },
+            limits: {
+              type: 'object',
+              description: 'The limits the server runs with (DEFAULT_LIMITS merged with the options)',
+              additionalProperties: { type: 'integer' },
+            },
+            auth: { type: 'object', properties: { required: { type: 'boolean' }, publicMetrics: { type: 'boolean' } } },
+            cors: { type: 'array', items: { type: 'string' }, description: 'Allowed origins ([] when CORS is off)' },
+            accessLog: { type: 'string', enum: ['json', 'off'] },
           },
         },
       },
