@@ -25,6 +25,7 @@ import { DockerfileParser } from 'dockerfile-ast'
 import { validate as validateDockerfile } from 'dockerfile-utils'
 import ts from 'typescript'
 import { isMap, isSeq, LineCounter, parseAllDocuments } from 'yaml'
+import { checkServeEnv, SERVE_OPTIONS } from '../server/options.mjs'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
@@ -229,6 +230,30 @@ function editDistance(a, b) {
   return previous[b.length]
 }
 
+/** Edit distance of two short strings. */
+function distance(a, b) {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i]
+    for (let j = 1; j <= b.length; j++) next.push(Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)))
+    row = next
+  }
+  return row[b.length]
+}
+
+/**
+ * A container variable of `llama-rerank serve` (server/options.mjs) with a value it would
+ * refuse, or a name one or two letters off a serve variable's (a typo the server would ignore).
+ */
+function serveEnvProblem({ name, value }) {
+  if (!name?.startsWith('LLAMA_RERANK_')) return undefined
+  const problem = checkServeEnv(name, typeof value === 'string' ? value : undefined)
+  if (problem === undefined) return undefined
+  if (problem !== 'unknown') return `env ${name}: ${problem}`
+  const near = SERVE_OPTIONS.map((o) => o.env).find((env) => distance(env, name) <= 2)
+  return near ? `env ${name} is not a variable of llama-rerank serve (did you mean ${near}?)` : undefined
+}
+
 const labelsMatch = (selector, labels) => Object.entries(selector ?? {}).every(([k, v]) => labels?.[k] === v)
 
 /** Cross-document checks of the objects: { index, message }. */
@@ -265,6 +290,8 @@ function crossCheck(manifests, serverSource) {
       for (const e of c.env ?? []) {
         const ref = e.valueFrom?.secretKeyRef
         if (ref && !secrets.has(ref.name) && !ref.optional) add(`${where}: env ${e.name} needs Secret ${ref.name}, not in this file`)
+        const envProblem = serveEnvProblem(e)
+        if (envProblem) add(`${where}: ${envProblem}`)
       }
     }
     const runsAsNonRoot =
