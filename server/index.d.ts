@@ -44,6 +44,7 @@ export interface StartServerOptions {
   /**
    * The model's `info`. Needed for text-embeddings-inference's `raw_scores`, which only a
    * one-label cross-encoder (`scoring: "classifier"`) can answer; without it they are refused.
+   * `/info` reports its family, scoring and backend fields (those it has).
    */
   modelInfo?: Pick<ModelInfo, 'scoring' | 'relevantLabel'> & Partial<ModelInfo>
   /** Address to bind. Default `127.0.0.1`; `0.0.0.0` listens on every interface. */
