@@ -15,9 +15,11 @@ try {
 const binding = require('./binding.js')
 // model.info.variant and .variantReason: which package runs and why.
 if (typeof binding.RerankerModel.setVariant === 'function') {
-  const compiled = binding.compiledGpuBackends()
-  const variant = selection.variant ?? variants.GPU_VARIANTS.find((v) => compiled.includes(v)) ?? 'cpu'
-  binding.RerankerModel.setVariant(variant, selection.reason)
+  // binding.js's usual path may hold a source build with a GPU backend (LLAMA_RERANK_GPU).
+  const built = selection.file ? null : variants.GPU_VARIANTS.find((v) => binding.compiledGpuBackends().includes(v))
+  const variant = built ?? selection.variant ?? 'cpu'
+  const reason = built ? `${selection.reason}; that addon is a source build with ${built}` : selection.reason
+  binding.RerankerModel.setVariant(variant, reason)
 }
 
 // process.exit() and uncaught errors skip the teardown that stops the context threads; without

@@ -180,6 +180,17 @@ test('an unknown LLAMA_RERANK_BACKEND, or a forced variant that is not installed
   const missing = run(withCopy, { LLAMA_RERANK_BACKEND: 'cuda' })
   assert.equal(missing.code, 'ERR_BACKEND_NOT_INSTALLED')
   assert.match(missing.message, new RegExp(`^LLAMA_RERANK_BACKEND=cuda, but ${CUDA} is not installed: npm install ${CUDA}`))
+  // A variant whose addon does not load (here not an addon at all): auto's probe says so and
+  // falls back; forced, it is ERR_BACKEND_LOAD, with the loader's error as the cause.
+  const garbage = project('garbage', {
+    [VULKAN]: { 'package.json': { name: VULKAN, version: '0.1.0', main: 'bad.node' }, 'bad.node': 'not an addon' },
+  })
+  const auto = run(garbage)
+  assert.equal(auto.variant, 'cpu')
+  assert.match(auto.variantReason, new RegExp(`^${VULKAN} is installed but its device probe failed \\(exit code 1: .+\\): the CPU package`))
+  const forced = run(garbage, { LLAMA_RERANK_BACKEND: 'vulkan' })
+  assert.equal(forced.code, 'ERR_BACKEND_LOAD')
+  assert.match(forced.message, /^llama-rerank: the vulkan variant \(.+bad\.node\) did not load: /)
   // The same in a project without any variant: auto and cpu load, vulkan does not.
   const plain = path.join(work, 'plain')
   assert.equal(run(plain, { LLAMA_RERANK_BACKEND: 'vulkan' }).code, 'ERR_BACKEND_NOT_INSTALLED')
