@@ -45,7 +45,9 @@ function resolvePackage(name, from) {
  */
 function probe(file, env, timeout) {
   const started = process.hrtime.bigint()
-  const r = spawnSync(process.execPath, [PROBE, file], {
+  // Deno runs a script with `run` and needs the permissions its parent has.
+  const args = process.versions.deno ? ['run', '-A', PROBE, file] : [PROBE, file]
+  const r = spawnSync(process.execPath, args, {
     encoding: 'utf8',
     // Electron's execPath is the app itself unless told to run as Node.
     env: { ...env, ELECTRON_RUN_AS_NODE: '1' },
