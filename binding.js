@@ -839,5 +839,6 @@ module.exports.RankingContext = nativeBinding.RankingContext
 module.exports.RerankerModel = nativeBinding.RerankerModel
 module.exports.compiledGpuBackends = nativeBinding.compiledGpuBackends
 module.exports.createRankingContext = nativeBinding.createRankingContext
+module.exports.gpuDevices = nativeBinding.gpuDevices
 module.exports.loadModel = nativeBinding.loadModel
 module.exports.resolveModel = nativeBinding.resolveModel

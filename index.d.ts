@@ -101,6 +101,28 @@ export declare function compiledGpuBackends(): Array<string>
  */
 export declare function createRankingContext(model: string | { filename?: string; modelPath?: string; _modelPath?: string }, options?: RankingContextOptions): Promise<RankingContext>
 
+/** A GPU device llama.cpp can put layers on, as ggml's backend registry lists it. */
+export interface GpuDevice {
+  /** The backend: `"Vulkan"`, `"CUDA"` or `"Metal"`. */
+  backend: string
+  /** The device's name in its backend: `"Vulkan0"`, `"CUDA0"`, …. */
+  name: string
+  /** What the driver calls it, e.g. `"NVIDIA GeForce RTX 4090"`. */
+  description: string
+  /** Whether it is an integrated GPU (memory shared with the CPU). */
+  integrated: boolean
+  /** Its memory in bytes, as the driver reports it. */
+  memoryTotal: number
+}
+
+/**
+ * The GPU devices this addon would put layers on: those its GPU backend (a GPU variant
+ * package, or a source build with `LLAMA_RERANK_GPU`) finds. `[]` for a CPU build or without
+ * a device. llama.cpp's Vulkan backend leaves out CPU-type devices (Mesa's lavapipe) unless
+ * `GGML_VK_VISIBLE_DEVICES` names them, so they count only then.
+ */
+export declare function gpuDevices(): Array<GpuDevice>
+
 /**
  * A generative judge: `sigmoid(l(positiveToken) − l(negativeToken))`, or
  * `sigmoid(l(positiveToken))` when it has no negative token, at the prompt's last token.
@@ -224,6 +246,18 @@ export interface ModelInfo {
    * `"x64"`, …); otherwise absent.
    */
   cpuVariant?: string
+  /**
+   * Which package of the addon runs: `"cpu"` (the platform package, `llama-rerank-<platform>`)
+   * or a GPU variant package (`llama-rerank-<platform>-vulkan`, `-cuda`), picked at load:
+   * a GPU variant when one is installed and finds a device, or when `LLAMA_RERANK_BACKEND`
+   * forces it (docs/gpu.md).
+   */
+  variant: 'cpu' | 'vulkan' | 'cuda'
+  /**
+   * Why: the package loaded and the device its probe found, or why it fell back to the CPU
+   * package (no GPU variant installed, no device, a probe that failed) or was forced.
+   */
+  variantReason: string
 }
 
 /** A document with its score and its position in the input. */

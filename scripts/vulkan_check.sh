@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
-# Builds the addon with the `vulkan` feature (its own target folder) and checks that it scores
-# every fixture pair as the CPU build does (scripts/vulkan_check.mjs). On a machine with no GPU,
-# llama.cpp finds no Vulkan device and runs on the CPU; with one, the layers go to it.
-# Installs the Vulkan build tools on Debian when missing. Not part of `npm test`: the Vulkan
-# build compiles a few hundred shaders (15-20 minutes on two cores).
+# The Vulkan variant package end to end (docs/gpu.md): builds the addon with the `vulkan` and
+# `portable-cpu` features (its own target folder), packs it as llama-rerank-<platform>-vulkan
+# beside the main package and the CPU package (the checkout's build), installs the three
+# tarballs into an empty project, and runs scripts/vulkan_check.mjs there: with Mesa's software
+# Vulkan device (lavapipe) the Vulkan variant must be picked and score within the stated
+# tolerance; with no Vulkan device the CPU package must run, with the CPU build's scores bit for
+# bit. Installs the Vulkan build tools and Mesa's Vulkan drivers from Debian when missing.
+# Not part of `npm test`: a cold build compiles a few hundred shaders and every CPU module
+# (51 minutes here on two shared cores, 29 of them CPU time).
+#
+#   bash scripts/vulkan_check.sh [--build-only]
+#   LLAMA_RERANK_VULKAN_TARGET_DIR   the variant's cargo target folder
+#                                    (default ~/.cache/llama-rerank-target-vulkan)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
 need_apt=()
 command -v glslc >/dev/null 2>&1 || need_apt+=(glslc)
 dpkg -s libvulkan-dev >/dev/null 2>&1 || need_apt+=(libvulkan-dev)
 dpkg -s spirv-headers >/dev/null 2>&1 || need_apt+=(spirv-headers)
+# lavapipe, the software Vulkan device the check runs on.
+[ "${1:-}" = "--build-only" ] || dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "vulkan check: installing ${need_apt[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
@@ -28,8 +39,6 @@ if ! grep -rqs "struct LayerSettingEXT" /usr/include/vulkan/; then
     mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
     keyring=/usr/share/keyrings/debian-archive-keyring.gpg
     if [ ! -f "$keyring" ]; then
-      SUDO=""
-      [ "$(id -u)" -ne 0 ] && SUDO="sudo"
       DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq debian-archive-keyring >/dev/null
     fi
     echo "deb [signed-by=$keyring] http://deb.debian.org/debian trixie main" >"$apt_dir/sources.list"
@@ -45,20 +54,26 @@ if ! grep -rqs "struct LayerSettingEXT" /usr/include/vulkan/; then
   echo "vulkan check: the system's Vulkan headers are too old; using header version $(awk '/define VK_HEADER_VERSION /{print $3}' "$headers/usr/include/vulkan/vulkan_core.h") from $headers" >&2
 fi
 
-# The CPU addon to compare with: the checkout's own build.
-[ -f llama-rerank.linux-x64-gnu.node ] || npm run --silent build >&2
+# The variant: Vulkan, with the portable CPU side of the prebuilt CPU packages (ggml's CPU
+# modules and its Vulkan module beside the addon, loaded at run time).
+host="$(rustc -vV | sed -n 's/^host: //p')"
+variant_target="${LLAMA_RERANK_VULKAN_TARGET_DIR:-$HOME/.cache/llama-rerank-target-vulkan}"
+(
+  export LLAMA_RERANK_CPU=portable
+  eval "$(CARGO_TARGET_DIR="$variant_target" node lib/cpu_build.cjs --shell)"
+  cargo build --release --locked --lib --features vulkan,portable-cpu --target "$host" >&2
+)
+[ "${1:-}" = "--build-only" ] && exit 0
 
-export CARGO_TARGET_DIR="${LLAMA_RERANK_VULKAN_TARGET_DIR:-$HOME/.cache/llama-rerank-target-vulkan}"
-cargo build --release --locked --lib --features vulkan >&2
-addon="$(mktemp -d)/llama-rerank.vulkan.node"
-cp "$CARGO_TARGET_DIR/release/libllama_rerank.so" "$addon"
-# llama.cpp skips CPU-type Vulkan devices, so this runs on the CPU backend: it must score
-# exactly as the CPU build.
-node scripts/vulkan_check.mjs "$addon" llama-rerank.linux-x64-gnu.node
+# The CPU package: the checkout's own build (scripts/setup.sh), as `npm run package` packs it.
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+npm run --silent package -- "$work/tarballs" --no-build
+CARGO_TARGET_DIR="$variant_target" node scripts/package.mjs "$work/tarballs" --variant vulkan \
+  --addon "$variant_target/$host/release/libllama_rerank.so"
 
-# With Mesa's software Vulkan device (lavapipe, apt-get install mesa-vulkan-drivers) the
-# Vulkan shaders themselves run, on the CPU: measured and printed, not held to 1e-4.
-if ls /usr/share/vulkan/icd.d/lvp_icd.* >/dev/null 2>&1; then
-  echo "vulkan check: the same pairs on lavapipe (Vulkan shaders on the CPU; report only):"
-  GGML_VK_VISIBLE_DEVICES=0 node scripts/vulkan_check.mjs "$addon" llama-rerank.linux-x64-gnu.node --report-only
-fi
+mkdir "$work/project"
+echo '{ "name": "vulkan-check", "version": "1.0.0", "private": true }' >"$work/project/package.json"
+(cd "$work/project" && npm install --no-audit --no-fund --loglevel=error "$work"/tarballs/*.tgz >&2)
+echo "vulkan check: installed $(cd "$work/project" && node -p 'Object.keys(require("./package.json").dependencies).join(", ")')"
+node scripts/vulkan_check.mjs "$work/project"

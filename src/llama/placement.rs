@@ -51,6 +51,46 @@ impl ComputePlacement {
     }
 }
 
+/// A GPU device as ggml's backend registry lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuDevice {
+    /// The backend's name (`"Vulkan"`, `"CUDA"`, `"Metal"`).
+    pub backend: String,
+    /// The device's name in its backend (`"Vulkan0"`, `"CUDA0"`).
+    pub name: String,
+    /// What the driver calls it (`"NVIDIA GeForce RTX 4090"`, `"llvmpipe (LLVM 19.1.7, 256 bits)"`).
+    pub description: String,
+    /// `true` for an integrated GPU (memory shared with the CPU).
+    pub integrated: bool,
+    /// The device's memory in bytes, as the driver reports it.
+    pub memory_total: u64,
+}
+
+/// The GPU devices llama.cpp would put layers on, from ggml's backend registry: those of the
+/// backends compiled in (or, in a portable build, loaded from its folder) that found a device.
+/// llama.cpp's Vulkan backend leaves out CPU-type devices (Mesa's lavapipe) unless
+/// `GGML_VK_VISIBLE_DEVICES` names them, so they are counted only then. Empty for a CPU build.
+pub fn gpu_devices() -> Vec<GpuDevice> {
+    crate::llama::backend();
+    list_llama_ggml_backend_devices()
+        .into_iter()
+        .filter_map(|d| {
+            let integrated = match d.device_type {
+                LlamaBackendDeviceType::Gpu => false,
+                LlamaBackendDeviceType::IntegratedGpu => true,
+                _ => return None,
+            };
+            Some(GpuDevice {
+                backend: d.backend,
+                name: d.name,
+                description: d.description,
+                integrated,
+                memory_total: d.memory_total as u64,
+            })
+        })
+        .collect()
+}
+
 /// The GPU backends compiled into this build (`"cuda"`, `"vulkan"`, `"metal"`), whether or
 /// not a device is present.
 pub fn compiled_gpu_backends() -> Vec<&'static str> {
@@ -173,6 +213,29 @@ fn variant_of(file: &std::path::Path) -> Option<String> {
     Some(rest.split('.').next()?.to_owned())
 }
 
+/// The GPU backend modules in `dir` (`libggml-vulkan.so`, `ggml-cuda.dll`, …): what a portable
+/// GPU variant package ships beside its CPU modules.
+fn gpu_modules(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut modules: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                let n = n.strip_prefix("lib").unwrap_or(n);
+                ["ggml-vulkan.", "ggml-cuda.", "ggml-metal."]
+                    .iter()
+                    .any(|m| n.starts_with(m))
+                    && [".so", ".dll", ".dylib"].iter().any(|e| n.ends_with(e))
+            })
+        })
+        .collect();
+    modules.sort();
+    modules
+}
+
 fn has_cpu_modules(dir: &std::path::Path) -> bool {
     std::fs::read_dir(dir)
         .is_ok_and(|entries| entries.flatten().any(|e| variant_of(&e.path()).is_some()))
@@ -202,6 +265,10 @@ pub fn register_cpu_backend() -> Result<(), String> {
                         "LLAMA_RERANK_CPU_VARIANT={name}: {} is missing or this CPU cannot run it",
                         file.display()
                     ));
+                }
+                // A GPU variant package ships its GPU backend as a module beside the CPU ones.
+                for module in gpu_modules(dir) {
+                    crate::llama::ffi::load_backend_file(&module);
                 }
             }
             _ => crate::llama::ffi::load_backends_from(dir),
@@ -254,6 +321,46 @@ mod tests {
             variant_of(Path::new(&variant_file_name("sse42"))).as_deref(),
             Some("sse42")
         );
+    }
+
+    #[test]
+    fn finds_the_gpu_modules_beside_the_cpu_ones() {
+        let dir =
+            std::env::temp_dir().join(format!("llama-rerank-gpu-modules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in [
+            "libggml-cpu-x64.so",
+            "libggml-vulkan.so",
+            "ggml-cuda.dll",
+            "libggml.so",
+            "README.md",
+        ] {
+            std::fs::write(dir.join(f), b"").unwrap();
+        }
+        let names: Vec<String> = gpu_modules(&dir)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(names, ["ggml-cuda.dll", "libggml-vulkan.so"]);
+    }
+
+    #[test]
+    fn lists_only_gpu_devices() {
+        let devices = gpu_devices();
+        let expected = list_llama_ggml_backend_devices()
+            .iter()
+            .filter(|d| {
+                matches!(
+                    d.device_type,
+                    LlamaBackendDeviceType::Gpu | LlamaBackendDeviceType::IntegratedGpu
+                )
+            })
+            .count();
+        assert_eq!(devices.len(), expected);
+        if compiled_gpu_backends().is_empty() {
+            assert_eq!(devices, []);
+        }
     }
 
     #[test]

@@ -10,3 +10,4 @@ mod lifecycle;
 mod model;
 mod promise;
 mod signal;
+mod variant;

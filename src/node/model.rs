@@ -151,6 +151,15 @@ pub struct ModelInfo {
     /// In a portable build, the CPU module in use (`"haswell"`, `"skylakex"`, `"icelake"`,
     /// `"x64"`, …); otherwise absent.
     pub cpu_variant: Option<String>,
+    /// Which package of the addon runs: `"cpu"` (the platform package, `llama-rerank-<platform>`)
+    /// or a GPU variant package (`llama-rerank-<platform>-vulkan`, `-cuda`), picked at load:
+    /// a GPU variant when one is installed and finds a device, or when `LLAMA_RERANK_BACKEND`
+    /// forces it (docs/gpu.md).
+    #[napi(ts_type = "'cpu' | 'vulkan' | 'cuda'")]
+    pub variant: String,
+    /// Why: the package loaded and the device its probe found, or why it fell back to the CPU
+    /// package (no GPU variant installed, no device, a probe that failed) or was forced.
+    pub variant_reason: String,
 }
 
 struct ModelState {
@@ -232,6 +241,7 @@ pub fn load_model<'env>(
 impl From<crate::llama::ModelInfo> for ModelInfo {
     fn from(info: crate::llama::ModelInfo) -> Self {
         let strings = |v: Vec<&str>| v.into_iter().map(String::from).collect();
+        let (variant, variant_reason) = super::variant::current();
         ModelInfo {
             architecture: info.architecture,
             name: info.name,
@@ -256,6 +266,8 @@ impl From<crate::llama::ModelInfo> for ModelInfo {
             cpu_features: info.cpu_features,
             cpu_build: info.cpu_build.into(),
             cpu_variant: info.cpu_variant,
+            variant,
+            variant_reason,
         }
     }
 }
@@ -357,6 +369,13 @@ impl RerankerModel {
     #[napi(getter)]
     pub fn info(&self) -> ModelInfo {
         self.info.clone()
+    }
+
+    /// Internal: `index.js` records which package it loaded and why (`info.variant`,
+    /// `info.variantReason`).
+    #[napi(js_name = "setVariant", skip_typescript)]
+    pub fn set_variant(variant: String, reason: String) {
+        super::variant::set(variant, reason)
     }
 
     /// Whether `dispose()` has been called.
