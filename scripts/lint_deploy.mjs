@@ -3,7 +3,8 @@
 //
 // - deploy/Dockerfile with dockerfile-utils (the Dockerfile validator behind VS Code's Docker
 //   language server: syntax, instructions, flags, JSON forms), then this project's rules, read
-//   with dockerfile-ast: multi-stage, pinned base images, a numeric non-root USER, HEALTHCHECK,
+//   with dockerfile-ast: multi-stage, pinned base images (build arguments read at their
+//   defaults), a numeric non-root USER, HEALTHCHECK,
 //   valid EXPOSE ports, an exec-form ENTRYPOINT (so SIGTERM reaches the server and it drains),
 //   apt-get hygiene, no remote ADD.
 // - deploy/kubernetes.yaml: parsed with `yaml` (duplicate keys are errors), each document
@@ -62,13 +63,25 @@ export function lintDockerfile(text) {
     return problems
   }
   if (froms.length < 2) at(froms[0].getRange(), 'not a multi-stage build: build in one stage, run from a slim one')
+  // A FROM may name a build argument declared before the first FROM (ARG BASE_IMAGE=node:20-…):
+  // the image is checked with the arguments' defaults, as a build without --build-arg gets it.
+  const firstFrom = froms[0].getRange().start.line
+  const globals = new Map()
+  const expand = (s) => s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => globals.get(a ?? b) ?? '')
+  for (const arg of dockerfile.getInstructions().filter((i) => i.getKeyword() === 'ARG' && i.getRange().start.line < firstFrom)) {
+    const property = arg.getProperty()
+    if (property) globals.set(property.getName(), expand(property.getValue() ?? ''))
+  }
   for (const from of froms) {
-    const image = from.getImageName()
+    const written = from.getArguments()[0]?.getValue() ?? ''
+    const image = expand(written)
     const isStage = froms.some((f) => f !== from && f.getBuildStage() === image)
     if (isStage || image === 'scratch') continue
-    const tag = from.getImageTag()
-    if (!tag && !from.getImageDigest()) at(from.getRange(), `FROM ${image} has no tag: pin a version`)
-    else if (tag === 'latest') at(from.getRange(), `FROM ${image}:latest: pin a version`)
+    const shown = image === written ? image : `${written} (${image || 'empty'})`
+    const [name, digest] = image.split('@')
+    const tag = /:([^/:]+)$/.exec(name)?.[1]
+    if (!tag && !digest) at(from.getRange(), `FROM ${shown} has no tag: pin a version`)
+    else if (tag === 'latest') at(from.getRange(), `FROM ${shown}: pin a version, not latest`)
   }
 
   // The final stage: the instructions after the last FROM.
