@@ -31,7 +31,7 @@ test('a broken Dockerfile fails, with each problem named', () => {
   broken = breakText(broken, 'USER 1000:1000', 'USER node')
   broken = breakText(
     broken,
-    'ENTRYPOINT ["node", "/app/node_modules/llama-rerank/bin/llama-rerank.mjs", "serve", "--host", "0.0.0.0", "--port", "8080"]',
+    'ENTRYPOINT ["node", "/app/node_modules/llama-rerank/bin/llama-rerank.mjs", "serve"]',
     'ENTRYPOINT node /app/node_modules/llama-rerank/bin/llama-rerank.mjs serve',
   )
   // biome-ignore lint/suspicious/noTemplateCurlyInString: the Dockerfile's build argument, as written there

@@ -137,7 +137,7 @@ check(
   `docker run … info (module picked at load): cpuVariant ${picked.cpuVariant}, kernels ${picked.cpuFeatures.join(' ')}`,
 )
 
-// The entrypoint as shipped: `serve --host 0.0.0.0` as uid 1000 refuses to start without an API key.
+// The entrypoint as shipped: `serve` with the image's LLAMA_RERANK_HOST=0.0.0.0, as uid 1000, refuses to start without an API key.
 const user = execFileSync('docker', ['run', '--rm', '--network', 'host', '--entrypoint', 'id', values.image, '-u'], {
   encoding: 'utf8',
 }).trim()
