@@ -9,8 +9,12 @@
 //
 // Models: the benchmark's shapes in bench/models/ (bench/make_models.py; bench/README.md):
 // BERT-base cross-encoder F16 (context 512, 16 documents a call) and Qwen3-Reranker-0.6B pooled
-// Q8_0 (context 4096, 4 documents a call: it runs at tens of tokens/s per core). Documents:
+// Q8_0 (context 1024, 4 documents a call: it runs at tens of tokens/s per core). Documents:
 // the benchmark's seeded prose cut to 120-136 tokens of the model's tokenizer.
+//
+// Memory (in the first thread count's child only): RSS after loading, then per context after
+// a call on one such document and after a call on a document that fills the whole context (a
+// KV cache's pages are resident only once written, so the full call shows the worst case).
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -23,7 +27,7 @@ const SHAPES = {
   qwen3: {
     name: 'Qwen3-Reranker-0.6B (pooled head, Q8_0)',
     file: 'qwen3-reranker-0.6b-shape-pooled-q8_0.gguf',
-    contextSize: 4096,
+    contextSize: 1024,
     documents: 4,
   },
 }
@@ -36,7 +40,7 @@ const rss = () => process.memoryUsage().rss / MiB
 // ---------------------------------------------------------------------------------------------
 // Child: one model, one thread count. Prints `CAPACITY {json}`.
 
-async function child(shapeKey, threads) {
+async function child(shapeKey, threads, memory) {
   const shape = SHAPES[shapeKey]
   const lr = addon()
   const baseline = rss()
@@ -51,15 +55,21 @@ async function child(shapeKey, threads) {
     style: 'prose',
     query: WORKLOADS.a.query,
   }
-  // Two contexts, each with one document scored (its buffers are allocated by then).
   const first = await model.createRankingContext({ contextSize: shape.contextSize, threads })
   const workload = workloadFor(first, 'capacity')
   await first.rankAll(workload.query, workload.documents.slice(0, 1))
-  const oneContext = rss()
-  const second = await model.createRankingContext({ contextSize: shape.contextSize, threads })
-  await second.rankAll(workload.query, workload.documents.slice(0, 1))
-  const twoContexts = rss()
-  await second.dispose()
+  const memoryOf = {}
+  if (memory) {
+    // A document longer than the context: truncated to fill it.
+    const long = workload.documents.join(' ').repeat(Math.ceil((2 * shape.contextSize) / (MIN_TOKENS * shape.documents)) + 1)
+    memoryOf.oneShort = rss()
+    await first.rankAll(workload.query, [long])
+    memoryOf.oneFull = rss()
+    const second = await model.createRankingContext({ contextSize: shape.contextSize, threads })
+    await second.rankAll(workload.query, [long])
+    memoryOf.twoFull = rss()
+    await second.dispose()
+  }
   // The timed call: every document, one context, `threads` threads.
   const load = loadavg()
   const t = performance.now()
@@ -77,8 +87,7 @@ async function child(shapeKey, threads) {
       docsPerSecond: workload.documents.length / seconds,
       baseline,
       afterLoad,
-      oneContext,
-      twoContexts,
+      ...memoryOf,
       peak: process.resourceUsage().maxRSS / 1024,
       load: `${load} → ${loadavg()}`,
     })}\n`,
@@ -104,7 +113,8 @@ async function main() {
   const rows = []
   for (const shapeKey of values.shapes.split(',')) {
     for (const threads of values.threads.split(',').map(Number)) {
-      const out = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', shapeKey, String(threads)], {
+      const memory = threads === Number(values.threads.split(',')[0])
+      const out = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', shapeKey, String(threads), String(memory)], {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'inherit'],
       })
@@ -113,7 +123,7 @@ async function main() {
       const r = JSON.parse(line.slice('CAPACITY '.length))
       rows.push(r)
       console.log(
-        `${SHAPES[shapeKey].name}, threads ${threads}: ${r.docsPerSecond.toFixed(3)} docs/s (${(r.docsPerSecond / threads).toFixed(3)} per core), ${r.documents} documents of ${Math.min(...r.docTokens)}-${Math.max(...r.docTokens)} tokens, ${(r.pairTokens / r.seconds).toFixed(0)} pair tokens/s; RSS node+addon ${r.baseline.toFixed(0)} MiB, +model ${(r.afterLoad - r.baseline).toFixed(0)}, +1st context ${(r.oneContext - r.afterLoad).toFixed(0)}, +2nd context ${(r.twoContexts - r.oneContext).toFixed(0)} MiB; CPU flags ${cpuFlags()}; loadavg ${r.load}`,
+        `${SHAPES[shapeKey].name}, threads ${threads}: ${r.docsPerSecond.toFixed(3)} docs/s (${(r.docsPerSecond / threads).toFixed(3)} per core), ${r.documents} documents of ${Math.min(...r.docTokens)}-${Math.max(...r.docTokens)} tokens, ${(r.pairTokens / r.seconds).toFixed(0)} pair tokens/s; RSS node+addon ${r.baseline.toFixed(0)} MiB, +model ${(r.afterLoad - r.baseline).toFixed(0)} MiB${memory ? `, 1st context +${(r.oneShort - r.afterLoad).toFixed(0)} (short document) +${(r.oneFull - r.afterLoad).toFixed(0)} (full context), 2nd context +${(r.twoFull - r.oneFull).toFixed(0)} MiB (full)` : ''}; CPU flags ${cpuFlags()}; loadavg ${r.load}`,
       )
     }
   }
@@ -128,13 +138,13 @@ async function main() {
       return `| ${s.name} | ${size.toFixed(0)} MiB | ${s.contextSize} | ${r.threads} | ${r.docsPerSecond.toFixed(3)} | ${(r.docsPerSecond / r.threads).toFixed(3)} | ${(r.pairTokens / r.seconds).toFixed(0)} | ${r.load} |`
     }),
     '',
-    '| model shape | context size | Node + addon | model (after load) | 1st context (after its first call) | 2nd context | peak RSS, 2 contexts |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| model shape | context size | Node + addon | model (after load) | a context, after a 120-136-token document | a context, after a full-context document | 2nd context, full | peak RSS, 2 contexts |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...rows
-      .filter((r) => r.threads === rows.find((x) => x.shape === r.shape).threads)
+      .filter((r) => r.oneFull !== undefined)
       .map(
         (r) =>
-          `| ${SHAPES[r.shape].name} | ${SHAPES[r.shape].contextSize} | ${r.baseline.toFixed(0)} MiB | +${(r.afterLoad - r.baseline).toFixed(0)} MiB | +${(r.oneContext - r.afterLoad).toFixed(0)} MiB | +${(r.twoContexts - r.oneContext).toFixed(0)} MiB | ${r.peak.toFixed(0)} MiB |`,
+          `| ${SHAPES[r.shape].name} | ${SHAPES[r.shape].contextSize} | ${r.baseline.toFixed(0)} MiB | +${(r.afterLoad - r.baseline).toFixed(0)} MiB | +${(r.oneShort - r.afterLoad).toFixed(0)} MiB | +${(r.oneFull - r.afterLoad).toFixed(0)} MiB | +${(r.twoFull - r.oneFull).toFixed(0)} MiB | ${r.peak.toFixed(0)} MiB |`,
       ),
   ]
   const text = `${lines.join('\n')}\n`
@@ -143,5 +153,5 @@ async function main() {
   console.log(`\n${text}\nwritten to ${path.relative(root, values.out)}`)
 }
 
-if (process.argv[2] === '--child') await child(process.argv[3], Number(process.argv[4]))
+if (process.argv[2] === '--child') await child(process.argv[3], Number(process.argv[4]), process.argv[5] === 'true')
 else await main()
