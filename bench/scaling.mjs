@@ -70,13 +70,39 @@ const meanTokens = tokens.reduce((a, b) => a + b, 0) / tokens.length
 // ---------------------------------------------------------------------------------------------
 // Servers and HAProxy
 
+/** Every child still running, killed if this script is interrupted. */
+const running = new Set()
+process.on('exit', () => {
+  for (const c of running) c.kill('SIGKILL')
+})
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130))
+
 function startServer(threads) {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      [CLI, 'serve', '--port', '0', '--model', args.model, '--threads', String(threads), '--contexts', '1', '-c', args['context-size']],
+      // --queue-timeout 0: a request waits for the context as long as it takes, so that the closed
+      // loop measures throughput and latency rather than the server's queue timeout.
+      [
+        CLI,
+        'serve',
+        '--port',
+        '0',
+        '--model',
+        args.model,
+        '--threads',
+        String(threads),
+        '--contexts',
+        '1',
+        '-c',
+        args['context-size'],
+        '--queue-timeout',
+        '0',
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env } },
     )
+    running.add(child)
+    child.on('close', () => running.delete(child))
     let stderr = ''
     child.stderr.setEncoding('utf8').on('data', (d) => {
       stderr += d
@@ -136,6 +162,8 @@ async function startHaproxy(servers, work) {
     ...Object.fromEntries(servers.map((s, i) => [`LLAMA_RERANK_SERVER_${i + 1}`, new URL(s.url).host])),
   }
   const child = spawn('haproxy', ['-db', '-f', file], { env, stdio: ['ignore', 'ignore', 'ignore'] })
+  running.add(child)
+  child.on('close', () => running.delete(child))
   for (;;) {
     const rows = await stats(socket).catch(() => null)
     const up = rows?.filter((r) => r.pxname === 'llama_rerank' && /^s\d+$/.test(r.svname) && r.status === 'UP')
@@ -191,6 +219,7 @@ async function measure(setup) {
     const before = { load: loadavg() }
     const latencies = []
     let failures = 0
+    const failedBy = {}
     let mismatches = 0
     let started = 0
     let stopAt = Infinity
@@ -207,8 +236,10 @@ async function measure(setup) {
           result = { status: error.name }
         }
         const end = performance.now()
-        if (result.status !== 200) failures++
-        else if (!scoresOf(result.answer).every((s, i) => Object.is(s, reference[n][i]))) mismatches++
+        if (result.status !== 200) {
+          failures++
+          failedBy[result.status] = (failedBy[result.status] ?? 0) + 1
+        } else if (!scoresOf(result.answer).every((s, i) => Object.is(s, reference[n][i]))) mismatches++
         // The first CONCURRENCY answers warm every server up; the window starts after them and
         // counts every answer that ends in it (latency from the request's start).
         if (++warm === CONCURRENCY) {
@@ -231,6 +262,7 @@ async function measure(setup) {
       p50: quantile(sorted, 0.5) / 1000,
       p99: quantile(sorted, 0.99) / 1000,
       failures,
+      failedBy,
       mismatches,
       load: `${before.load} → ${loadavg()}`,
     }
@@ -252,7 +284,7 @@ for (const setup of args.setups.split(',')) {
   const r = await measure(setup)
   results.push(r)
   console.log(
-    `${r.setup}: ${r.requests} requests, ${r.rps.toFixed(3)} req/s, ${r.docsPerSecond.toFixed(2)} docs/s, p50 ${r.p50.toFixed(2)} s, p99 ${r.p99.toFixed(2)} s, ${r.failures} failed, ${r.mismatches} mismatched; CPU flags ${cpuFlags()}; loadavg ${r.load}`,
+    `${r.setup}: ${r.requests} requests, ${r.rps.toFixed(3)} req/s, ${r.docsPerSecond.toFixed(2)} docs/s, p50 ${r.p50.toFixed(2)} s, p99 ${r.p99.toFixed(2)} s, ${r.failures} failed ${JSON.stringify(r.failedBy)}, ${r.mismatches} mismatched; CPU flags ${cpuFlags()}; loadavg ${r.load}`,
   )
 }
 const table = [
