@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine and builds the addon: system packages (cmake, clang,
-# libclang) when missing, npm dependencies, then a release build of the native module.
+# libclang, haproxy) when missing, npm dependencies, then a release build of the native module.
 # Idempotent: a second run only rebuilds what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ if command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
   dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
   command -v make >/dev/null 2>&1 || need_apt+=(make)
   command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+  # HAProxy, for the load balancer test (__test__/load-balancer.test.mjs, deploy/haproxy.cfg).
+  command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
   if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}" >&2
     SUDO=""
