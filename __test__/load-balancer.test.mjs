@@ -141,6 +141,23 @@ test('HAProxy with deploy/haproxy.cfg: 0 failed requests across a SIGKILL and a 
     LONG,
   )
 
+  // One request id from HAProxy to the server: a client's X-Request-Id comes back as sent; without
+  // one, HAProxy makes it, the server answers with it, and HAProxy's log line ends with it.
+  const own = await fetch(`${lb}/v1/rerank`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-request-id': 'client-id-42' },
+    body: JSON.stringify(REQUESTS[0]),
+  })
+  assert.equal(own.status, 200)
+  assert.equal(own.headers.get('x-request-id'), 'client-id-42')
+  await own.arrayBuffer()
+  const made = await post(lb, REQUESTS[0])
+  assert.equal(made.status, 200)
+  await made.arrayBuffer()
+  const madeId = made.headers.get('x-request-id')
+  assert.match(madeId ?? '', /^[0-9A-F]{20,}$/, `HAProxy's request id, got ${madeId}`)
+  await until(() => haproxyLog.includes(` ${madeId}\n`), "HAProxy's log line with the request id", LONG)
+
   // The load: CLIENTS loops, each sending REQUESTS in turn through HAProxy until told to stop.
   let answered = 0
   let stopping = false
