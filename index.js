@@ -7,6 +7,7 @@ const variants = require('./lib/variant.cjs')
 const selection = variants.selectVariant()
 try {
   variants.loadSelected(selection, () => require('./binding.js'))
+  variants.rememberSelection(selection)
 } catch (error) {
   if (selection.file) throw variants.variantLoadError(selection, error)
   throw require('./lib/platform.cjs').missingAddonError(error)

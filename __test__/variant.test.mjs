@@ -7,7 +7,7 @@
 // (the selection happens once, when the package loads), under the runtime running this file.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -171,6 +171,50 @@ test('LLAMA_RERANK_BACKEND=cpu probes nothing; auto probes, and survives a varia
   )
   assert.equal(existsSync(hangMarker), true)
   assert.deepEqual(timedOut.scores, cpuScores)
+})
+
+test("worker threads load the main thread's choice without probing again", () => {
+  const marker = path.join(work, 'worker-probed')
+  const dir = project('workers', { [VULKAN]: brokenVariant(VULKAN, marker, 'crash') })
+  // The main thread loads llama-rerank (one probe), then two workers do, one after the other.
+  writeFileSync(
+    path.join(dir, 'workers.cjs'),
+    `const { Worker, isMainThread, parentPort } = require('node:worker_threads')
+const lib = require('llama-rerank')
+const info = async () => {
+  const model = await lib.loadModel(process.argv[2] ?? require('node:worker_threads').workerData)
+  const { variant, variantReason } = model.info
+  await model.dispose()
+  return { variant, variantReason }
+}
+if (isMainThread) {
+  ;(async () => {
+    const main = await info()
+    const workers = []
+    for (let i = 0; i < 2; i++) {
+      workers.push(await new Promise((resolve, reject) => {
+        const w = new Worker(__filename, { workerData: process.argv[2] })
+        w.once('message', resolve)
+        w.once('error', reject)
+      }))
+    }
+    console.log(JSON.stringify({ main, workers, after: await info() }))
+  })()
+} else {
+  info().then((r) => parentPort.postMessage(r))
+}
+`,
+  )
+  const clean = { ...process.env }
+  for (const k of ['LLAMA_RERANK_BACKEND', 'NAPI_RS_NATIVE_LIBRARY_PATH', 'LLAMA_RERANK_PROBE_TIMEOUT_MS']) delete clean[k]
+  const r = spawnSync(process.execPath, ['workers.cjs', JOBS[1].model], { cwd: dir, encoding: 'utf8', env: clean })
+  assert.equal(r.status, 0, `exit ${r.status ?? r.signal}\n${r.stdout}\n${r.stderr}`)
+  const out = JSON.parse(r.stdout.trim().split('\n').at(-1))
+  assert.equal(out.main.variant, 'cpu')
+  assert.match(out.main.variantReason, new RegExp(`^${VULKAN} is installed but its device probe failed \\(SIGSEGV`))
+  assert.deepEqual(out.workers, [out.main, out.main])
+  assert.deepEqual(out.after, out.main)
+  assert.equal(readFileSync(marker, 'utf8'), 'probed\n', 'probed once, by the main thread')
 })
 
 test('an unknown LLAMA_RERANK_BACKEND, or a forced variant that is not installed, is a typed error', () => {

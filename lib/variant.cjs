@@ -14,12 +14,17 @@
 
 const { spawnSync } = require('node:child_process')
 const path = require('node:path')
+const { isMainThread } = require('node:worker_threads')
 const { platformSuffix } = require('./platform.cjs')
 
 const GPU_VARIANTS = ['cuda', 'vulkan']
 const CHOICES = ['auto', 'cpu', ...GPU_VARIANTS]
 const DEFAULT_PROBE_TIMEOUT_MS = 20_000
 const PROBE = path.join(__dirname, 'variant_probe.cjs')
+// The main thread's choice, for its worker threads (they get a copy of its environment): a
+// worker loads the package the main thread loaded, without a probe of its own, so one process
+// never holds two different addons (a probe that timed out in one thread and not in another).
+const SHARED = 'LLAMA_RERANK_LOADED_VARIANT'
 
 function typedError(code, message, cause) {
   const error = new Error(message, cause ? { cause } : undefined)
@@ -120,6 +125,8 @@ function selectVariant({ env = process.env, from = __dirname } = {}) {
     }
     return { variant: choice, reason: `forced by LLAMA_RERANK_BACKEND=${choice}: ${name}, not probed`, file, forced: true, probes }
   }
+  const shared = isMainThread ? null : sharedSelection(env, from)
+  if (shared) return shared
   const timeout = Number(env.LLAMA_RERANK_PROBE_TIMEOUT_MS) > 0 ? Number(env.LLAMA_RERANK_PROBE_TIMEOUT_MS) : DEFAULT_PROBE_TIMEOUT_MS
   const misses = []
   for (const variant of GPU_VARIANTS) {
@@ -136,6 +143,26 @@ function selectVariant({ env = process.env, from = __dirname } = {}) {
   }
   const why = misses.length ? misses.join('; ') : 'no GPU variant package is installed'
   return { variant: 'cpu', reason: `${why}: the CPU package ${cpuPackage}`, file: null, forced: false, probes }
+}
+
+/** In a worker thread, the auto choice its main thread made for this same package, or null. */
+function sharedSelection(env, from) {
+  let shared
+  try {
+    shared = JSON.parse(env[SHARED] ?? '')
+  } catch {
+    return null
+  }
+  if (shared?.from !== from || !shared.selection) return null
+  const { variant, reason, file } = shared.selection
+  // The same reason word for word: model.info is one per process, whichever thread reads it.
+  return { variant, reason, file, forced: false, probes: [] }
+}
+
+/** On the main thread, after an auto choice loaded: kept for the worker threads it starts. */
+function rememberSelection(selection, { env = process.env, from = __dirname } = {}) {
+  if (!isMainThread || selection.forced) return
+  env[SHARED] = JSON.stringify({ from, selection: { variant: selection.variant, reason: selection.reason, file: selection.file } })
 }
 
 /**
@@ -166,4 +193,4 @@ function variantLoadError(selection, cause) {
   )
 }
 
-module.exports = { selectVariant, loadSelected, variantLoadError, variantPackage, GPU_VARIANTS }
+module.exports = { selectVariant, loadSelected, rememberSelection, variantLoadError, variantPackage, GPU_VARIANTS }
