@@ -10,12 +10,12 @@
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, test } from 'node:test'
 import { metric, serve } from './support/cli-helpers.mjs'
 import { expected, fixture, root, TOLERANCE, until } from './support/helpers.mjs'
+import { freePort, haproxyStats, serverRow } from './support/loopback.mjs'
 
 const MODEL = 'qwen3-reranker-pooled.gguf'
 const CONFIG = path.join(root, 'deploy', 'haproxy.cfg')
@@ -45,36 +45,6 @@ const scoresOf = (answer) => {
   for (const r of answer.results) scores[r.index] = r.relevance_score
   return scores
 }
-
-/** A free loopback port (taken, then released for HAProxy to bind). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-/** HAProxy's `show stat` over its stats socket: one object per CSV row. */
-function haproxyStats(socket) {
-  return new Promise((resolve, reject) => {
-    let text = ''
-    const s = net.connect(socket, () => s.end('show stat\n'))
-    s.setEncoding('utf8')
-    s.on('data', (d) => (text += d))
-    s.on('error', reject)
-    s.on('end', () => {
-      const [header, ...rows] = text.trim().split('\n')
-      const names = header.replace(/^# /, '').split(',')
-      resolve(rows.map((row) => Object.fromEntries(row.split(',').map((v, i) => [names[i], v]))))
-    })
-  })
-}
-
-const serverRow = (stats, name) => stats.find((r) => r.pxname === 'llama_rerank' && r.svname === name)
 
 const work = mkdtempSync(path.join(tmpdir(), 'llama-rerank-lb-'))
 const cleanups = []

@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import { availableParallelism, tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -17,21 +16,12 @@ import { openApiDocument } from '../server/openapi.mjs'
 import { SERVE_OPTIONS, serveOptionsMarkdown } from '../server/options.mjs'
 import { CLI, cleanEnv, occupy, run } from './support/cli-helpers.mjs'
 import { fixture, lib, root, until } from './support/helpers.mjs'
+import { freePort } from './support/loopback.mjs'
 
 const MODEL = fixture('bert-reranker-pooler.gguf')
 const QUERY = 'What is the capital of France?'
 const DOCUMENTS = ['Paris is the capital of France.', 'The mitochondria is the powerhouse of the cell.']
 const JSON_HEADERS = { 'content-type': 'application/json' }
-
-/** A port free a moment ago, for LLAMA_RERANK_PORT. */
-const freePort = (host) =>
-  new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, host, () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-    s.on('error', reject)
-  })
 
 /**
  * Starts `llama-rerank serve` with `args` and `env` only (no --port added, unlike the helper's

@@ -17,9 +17,9 @@
 // benchmark models (bench/make_models.py; see bench/README.md).
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { freePort, haproxyStats } from '../__test__/support/loopback.mjs'
 import { addon, cpuFlags, parseOptions, quantile, root, workloadFor } from './common.mjs'
 import { WORKLOADS } from './workloads.mjs'
 
@@ -118,29 +118,6 @@ function startServer(threads) {
   })
 }
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-function stats(socket) {
-  return new Promise((resolve, reject) => {
-    let text = ''
-    const s = net.connect(socket, () => s.end('show stat\n'))
-    s.setEncoding('utf8').on('data', (d) => (text += d))
-    s.on('error', reject)
-    s.on('end', () => {
-      const [header, ...rows] = text.trim().split('\n')
-      const names = header.replace(/^# /, '').split(',')
-      resolve(rows.map((row) => Object.fromEntries(row.split(',').map((v, i) => [names[i], v]))))
-    })
-  })
-}
-
 async function startHaproxy(servers, work) {
   // The shipped file with as many `server` lines as servers.
   const shipped = readFileSync(path.join(root, 'deploy', 'haproxy.cfg'), 'utf8')
@@ -165,7 +142,7 @@ async function startHaproxy(servers, work) {
   running.add(child)
   child.on('close', () => running.delete(child))
   for (;;) {
-    const rows = await stats(socket).catch(() => null)
+    const rows = await haproxyStats(socket).catch(() => null)
     const up = rows?.filter((r) => r.pxname === 'llama_rerank' && /^s\d+$/.test(r.svname) && r.status === 'UP')
     if (up?.length === servers.length) break
     if (child.exitCode !== null) throw new Error(`haproxy exited with ${child.exitCode}`)
